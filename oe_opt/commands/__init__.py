@@ -1,0 +1,1 @@
+"""Further CLI commands, each module exposing a click ``command``."""
