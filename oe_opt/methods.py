@@ -73,7 +73,7 @@ def _load_optional_methods() -> None:
     """Import the modules that register further methods (LP, allocation, heuristics)."""
     import importlib
 
-    for mod in ("oe_opt.optimise", "oe_opt.allocation"):
+    for mod in ("oe_opt.optimise", "oe_opt.heuristic"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -57,6 +57,14 @@ def _read_array(path: Path) -> np.ndarray:
     raise ProfileError(f"{path}: unsupported profile format {suffix!r} (use .npy or .csv)")
 
 
+def _is_numeric_row(line: str) -> bool:
+    try:
+        [float(x) for x in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
 def _check_values(path: Path, arr: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -123,7 +131,7 @@ def read_pv_profile(path: str | Path) -> np.ndarray:
     arr = _read_array(path)
     if arr is None:
         head = path.read_text(encoding="utf-8").splitlines()[:1]
-        if head and any(c.isalpha() for c in head[0]):
+        if head and not _is_numeric_row(head[0]):
             arr = _read_csv_long(path, ["day", "period"], "value")
         else:
             try:

@@ -373,9 +373,16 @@ def load_study(path: str | Path) -> Study:
                                       positive=False),
         import_max_kw=ct.per_customer("import_max_kw", flexible, envelope.import_max_kw,
                                       positive=False),
-        export_weight=ct.per_customer("export_weight", flexible, 1.0),
-        import_weight=ct.per_customer("import_weight", flexible, 1.0),
+        export_weight={},
+        import_weight={},
     )
+    # proportional-allocation weights default to the per-customer caps
+    # (DER size for exports, import limit for imports)
+    customers = replace(customers,
+                        export_weight=ct.per_customer("export_weight", flexible, None) or
+                        dict(customers.export_max_kw),
+                        import_weight=ct.per_customer("import_weight", flexible, None) or
+                        dict(customers.import_max_kw))
     for d in DIRECTIONS:
         caps = getattr(customers, f"{d}_max_kw")
         cap = getattr(envelope, f"{d}_max_kw")

@@ -618,7 +618,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR)
     parser.add_argument("--which", choices=("lv", "mvlv", "all"), default="all")
     args = parser.parse_args(argv)
-    for master in import_network(args.workbook, args.out, args.which):
+    try:
+        masters = import_network(args.workbook, args.out, args.which)
+    except (FileNotFoundError, WorkbookError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    for master in masters:
         print(master)
     return 0
 

@@ -1,0 +1,1 @@
+"""Network data and generators (synthetic feeders); generated networks go to networks/generated/."""

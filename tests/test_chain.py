@@ -1,0 +1,177 @@
+"""End to end on the tutorial study: step and bisect, independent verification, infeasible periods."""
+
+from __future__ import annotations
+
+import math
+
+import dss
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, TUTORIAL
+from oe_opt.chain import ENVELOPE_COLUMNS, Session, run_day, summarise
+from oe_opt.errors import PowerFlowError
+from oe_opt.evaluator import PowerFlowEvaluator
+from oe_opt.limits import NOT_CONVERGED
+from oe_opt.search import bisect_search, step_search
+from oe_opt.study import load_study
+
+
+@pytest.fixture(scope="module")
+def tutorial_runs():
+    st = load_study(TUTORIAL)
+    session = Session(st)
+    return st, run_day(st, "step", session=session), run_day(st, "bisect", session=session)
+
+
+def per_period(env: pd.DataFrame) -> pd.DataFrame:
+    return env.groupby(["period", "direction"]).agg(
+        oe_kw=("oe_kw", "first"), status=("status", "first"), n=("oe_kw", "size"),
+        spread=("oe_kw", lambda s: s.max() - s.min()))
+
+
+def test_both_methods_give_a_row_per_period_direction_and_customer(tutorial_runs):
+    st, step, bis = tutorial_runs
+    for res in (step, bis):
+        env = res.envelopes
+        assert list(env.columns[:15]) == ENVELOPE_COLUMNS[:15]
+        assert len(env) == 48 * 2 * 13
+        assert set(env.customer) == set(st.customers.flexible)
+        assert (env.oe_kw.dropna() >= 0).all()
+        assert env.verified.all()
+        assert (per_period(env).spread.fillna(0) == 0).all()  # equal allocation
+        assert set(env.time.iloc[:2]) <= {"00:00"}
+
+
+def test_bisect_is_at_least_step_and_within_one_step(tutorial_runs):
+    st, step, bis = tutorial_runs
+    s, b = per_period(step.envelopes), per_period(bis.envelopes)
+    assert (s.status == "infeasible").eq(b.status == "infeasible").all()
+    ok = b.status != "infeasible"
+    diff = b.oe_kw[ok] - s.oe_kw[ok]
+    assert (diff >= -1e-9).all()
+    assert (diff < st.envelope.step_kw).all()
+    # step results are on the 1 kW grid; bisect is not limited to it
+    assert np.allclose(s.oe_kw[ok] % 1.0, 0.0)
+    assert (diff > 1e-3).any()
+    # the envelopes are limited by the network, not all at the caps
+    assert (b.status == "ok").any()
+
+
+def _independent_state(st, oe_kw: float, direction: str, period: int):
+    """Build the period from scratch in a fresh engine and read limits element by element."""
+    from oe_opt.profiles import assign_profiles_tutorial
+
+    eng = dss.DSS.NewContext()
+    eng.Text.Command = f'Compile "{REPO / "networks/test_lv/master.dss"}"'
+    c = eng.ActiveCircuit
+    load = np.load(st.profiles.load)
+    pv = np.load(st.profiles.pv)
+    names = [n.lower() for n in c.Loads.AllNames]
+    flex = set(st.customers.flexible)
+    draws = assign_profiles_tutorial(names, set(names) - flex, load.shape[0])
+    for name in st.customers.fixed_der:
+        c.SetActiveElement(f"load.{name}")
+        bus = c.ActiveCktElement.BusNames[0]
+        eng.Text.Command = (f"New PVSystem.pv_{name} phases=1 bus1={bus} kv=0.23 kva=10 pmpp=10 "
+                            f"irradiance={pv[st.profiles.day, period]} pf=1 %cutin=0.05 %cutout=0.05")
+    for name in names:
+        c.Loads.Name = name
+        if name in flex:
+            c.Loads.kW = -oe_kw if direction == "export" else oe_kw
+            c.Loads.kvar = 0.0
+        else:
+            p = load[draws[name], st.profiles.day, period]
+            c.Loads.kW = p
+            c.Loads.kvar = p * math.tan(math.acos(0.95))
+    c.Solution.Solve()
+    assert c.Solution.Converged
+    volts = []
+    for name in names:
+        c.SetActiveElement(f"load.{name}")
+        c.SetActiveBus(c.ActiveCktElement.BusNames[0])
+        volts.append(c.ActiveBus.VMagAngle[0])
+    line_ok = True
+    c.Lines.First
+    while True:
+        nph = c.Lines.Phases
+        mags = c.ActiveCktElement.CurrentsMagAng
+        line_ok &= max(mags[0:2 * nph:2]) <= c.Lines.NormAmps
+        if not c.Lines.Next:
+            break
+    c.SetActiveElement("transformer.transformer_mg1_tr1")
+    mags = c.ActiveCktElement.CurrentsMagAng
+    tx_ok = max(mags[8], mags[10], mags[12]) <= 500 / (math.sqrt(3) * 0.433)
+    return np.array(volts), line_ok, tx_ok
+
+
+def test_every_reported_envelope_holds_in_an_independent_power_flow(tutorial_runs):
+    st, step, bis = tutorial_runs
+    for res in (step, bis):
+        rows = per_period(res.envelopes).reset_index()
+        for r in rows.itertuples():
+            if r.status == "infeasible":
+                continue
+            v, line_ok, tx_ok = _independent_state(st, r.oe_kw, r.direction, r.period)
+            assert v.min() >= st.limits.v_min_v and v.max() <= st.limits.v_max_v, r
+            assert line_ok and tx_ok, r
+
+
+def test_bisect_envelopes_are_tight(tutorial_runs):
+    st, _, bis = tutorial_runs
+    rows = per_period(bis.envelopes).reset_index()
+    for r in rows[rows.status == "ok"].iloc[::12].itertuples():
+        v, line_ok, tx_ok = _independent_state(st, r.oe_kw + 0.002, r.direction, r.period)
+        violated = v.min() < st.limits.v_min_v or v.max() > st.limits.v_max_v or not (line_ok and tx_ok)
+        assert violated, r
+
+
+def test_infeasible_periods_are_reported_with_the_failing_constraint(write_study, tmp_path):
+    table = tmp_path / "source.csv"
+    pu = [1.10 if t < 6 else 1.0 for t in range(48)]
+    pd.DataFrame({"period": range(48), "source_pu": pu}).to_csv(table, index=False)
+    st = load_study(write_study({"network": {"source_pu": None, "source_pu_table": str(table)}}))
+    for method in ("step", "bisect"):
+        env = run_day(st, method, periods=[0, 1, 10]).envelopes
+        bad = env[env.period < 6]
+        assert (bad.status == "infeasible").all()
+        assert bad.oe_kw.isna().all()
+        assert bad.binding.str.startswith("v_max:").all()
+        assert (bad.v_max_v > 253).all()
+        assert bad.verified.all()
+        good = env[env.period == 10]
+        assert (good.status != "infeasible").all() and (good.oe_kw >= 0).all()
+    s = summarise(env)
+    assert s.loc["export", "infeasible"] == 2
+
+
+def test_non_convergence_is_a_violation_above_zero_and_an_error_at_zero(tutorial_runs, monkeypatch):
+    st = tutorial_runs[0]
+    session = Session(st)
+    ev = PowerFlowEvaluator(session.net, st.limits, session.case())
+    ev.set_period(3)
+
+    def diverge():
+        raise PowerFlowError("did not converge")
+
+    monkeypatch.setattr(session.net, "solve", diverge)
+    assert ev.check_direction("export", 5.0) is NOT_CONVERGED
+    with pytest.raises(PowerFlowError, match=r"day 220 period 3 \(01:30\)"):
+        ev.check_direction("export", 0.0)
+    with pytest.raises(PowerFlowError):
+        step_search(lambda x: ev.check_direction("import", x), 14.0, 1.0)
+
+
+def test_power_flow_counts_match_the_searches(tutorial_runs):
+    _, step, bis = tutorial_runs
+    b = bis.envelopes.groupby(["period", "direction"]).n_powerflows.first()
+    assert b.max() <= 2 + math.ceil(math.log2(14 / 0.001))
+    s = step.envelopes.groupby(["period", "direction"]).agg(n=("n_powerflows", "first"),
+                                                            oe=("oe_kw", "first"))
+    caps = {"export": 10, "import": 14}
+    for (t, d), r in s.iterrows():
+        if r.oe == caps[d]:
+            assert r.n == 2
+        else:
+            assert r.n == 1 + (caps[d] - r.oe) + 1

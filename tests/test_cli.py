@@ -1,0 +1,95 @@
+"""The oe-opt command line: outputs, and bad input gives a clear error and writes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import tutorial_dict
+from oe_opt.chain import ENVELOPE_COLUMNS
+from oe_opt.cli import main
+
+
+def run(args):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_run_writes_csv_and_figures_and_prints_a_summary(tmp_path, write_study):
+    out = tmp_path / "out"
+    r = run(["run", str(write_study()), "--method", "step", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = pd.read_csv(out / "envelopes.csv")
+    assert list(env.columns[:15]) == ENVELOPE_COLUMNS[:15]
+    assert len(env) == 48 * 2 * 13
+    assert set(env.direction) == {"export", "import"} and (env.method == "step").all()
+    assert env.day.eq(220).all()
+    for fig in ("envelopes.png", "voltages.png"):
+        assert (out / fig).stat().st_size > 10_000
+    assert "export" in r.output and "import" in r.output and "n_powerflows" in r.output
+
+
+def test_day_option_changes_the_day(tmp_path, write_study):
+    out = tmp_path / "out"
+    r = run(["run", str(write_study()), "--method", "step", "--day", "10", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(out / "envelopes.csv").day.eq(10).all()
+
+
+def _bad_profile(tmp_path, array):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", [
+    "unknown_customer", "two_classes", "shape", "nan", "negative", "vmin_vmax", "day", "missing",
+    "method"])
+def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case):
+    good = np.load(tutorial_dict()["profiles"]["load"])
+    extra = []
+    changes, message = {}, ""
+    if case == "unknown_customer":
+        changes = {"customers": {"flexible": ["load_mg1_1", "load_mg1_77"]}}
+        message = r"\[customers\] flexible: unknown customer\(s\) load_mg1_77"
+    elif case == "two_classes":
+        changes = {"customers": {"fixed": ["load_mg1_1"]}}
+        message = r"load_mg1_1 is in both flexible and fixed"
+    elif case == "shape":
+        changes = {"profiles": {"load": _bad_profile(tmp_path, good[:, :, :24].reshape(-1, 24))}}
+        message = r"bad.npy: load profiles must have shape"
+    elif case == "nan":
+        arr = good.copy()
+        arr[0, 5, 7] = np.nan
+        changes = {"profiles": {"load": _bad_profile(tmp_path, arr)}}
+        message = r"bad.npy: demand contains NaN"
+    elif case == "negative":
+        arr = good.copy()
+        arr[1, 2, 3] = -0.5
+        changes = {"profiles": {"load": _bad_profile(tmp_path, arr)}}
+        message = r"bad.npy: demand contains negative values"
+    elif case == "vmin_vmax":
+        changes = {"limits": {"v_min_v": 253.0, "v_max_v": 216.0}}
+        message = r"v_min_v \(253.0\) must be below v_max_v"
+    elif case == "day":
+        extra = ["--day", "400"]
+        message = r"day 400 is outside the data"
+    elif case == "missing":
+        changes = {"profiles": {"pv": str(tmp_path / "nope.npy")}}
+        message = r"\[profiles\] pv: file not found"
+    elif case == "method":
+        extra = ["--method", "magic"]
+        message = r"unknown method 'magic'"
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["run", str(write_study(changes)), "--out", str(out)] + extra)
+    assert r.exit_code != 0
+    import re
+    assert re.search(message, r.output), r.output
+    assert r.output.startswith("error: ")
+    assert not out.exists()
+
+
+def test_missing_study_file(tmp_path):
+    r = CliRunner().invoke(main, ["run", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "study file not found" in r.output

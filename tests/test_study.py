@@ -1,0 +1,86 @@
+"""Study model loading: the tutorial study and every kind of bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import TUTORIAL
+from oe_opt.errors import StudyError
+from oe_opt.study import load_study
+
+
+def test_tutorial_study_reads_as_the_tutorial_configuration():
+    st = load_study(TUTORIAL)
+    assert st.profiles.day == 220 and st.profiles.assignment == "tutorial"
+    assert len(st.customers.flexible) == 13
+    assert st.customers.fixed_der == ("load_mg1_8", "load_mg1_21")
+    assert st.customers.der_kw == {"load_mg1_8": 10.0, "load_mg1_21": 10.0}
+    assert (st.limits.v_min_v, st.limits.v_max_v) == (216.0, 253.0)
+    assert (st.envelope.export_max_kw, st.envelope.import_max_kw, st.envelope.step_kw) == (10, 14, 1)
+    assert st.customers.fixed_pf == 0.95
+    assert st.network.master.name == "master.dss" and st.network.master.is_file()
+
+
+def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
+    path = write_study()
+    st = load_study(path)
+    assert st.network.master.is_absolute()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"limits": {"v_min_v": 253.0, "v_max_v": 216.0}}, r"v_min_v .* must be below v_max_v"),
+    ({"limits": {"v_min_v": 230.0, "v_max_v": 230.0}}, r"v_min_v .* must be below v_max_v"),
+    ({"limits": {"v_min_v": None}}, r"\[limits\] v_min_v is required"),
+    ({"network": {"master": "/nonexistent/master.dss"}}, r"\[network\] master: file not found"),
+    ({"profiles": {"load": "/nonexistent/load.npy"}}, r"\[profiles\] load: file not found"),
+    ({"profiles": {"day": -1}}, r"\[profiles\] day must be >= 0"),
+    ({"customers": {"flexible": ["load_mg1_1", "load_mg1_8"]}}, r"load_mg1_8 is in both flexible and fixed_der"),
+    ({"customers": {"flexible": ["load_mg1_1", "load_mg1_1"]}}, r"\[customers\] flexible lists load_mg1_1 more than once"),
+    ({"customers": {"flexible": []}}, r"flexible must name at least one customer"),
+    ({"customers": {"fixed_pf": 1.5}}, r"fixed_pf must be in"),
+    ({"envelope": {"step_kw": 0.0}}, r"\[envelope\] step_kw must be > 0"),
+    ({"envelope": {"export_max_kw": -1.0}}, r"\[envelope\] export_max_kw must be >= 0"),
+    ({"envelope": {"step_kw": 20.0}}, r"step_kw .* is larger than export_max_kw"),
+    ({"envelope": {"import_max_kw": "fourteen"}}, r"\[envelope\] import_max_kw must be a number"),
+    ({"profiles": {"assignment": "random"}}, r"\[profiles\] assignment must be one of"),
+    ({"envelope": {"colour": "red"}}, r"\[envelope\] unknown key\(s\) colour"),
+])
+def test_bad_study_fields_are_named(write_study, changes, message):
+    with pytest.raises(StudyError, match=message):
+        load_study(write_study(changes))
+
+
+def test_nan_limit_is_rejected(tmp_path):
+    text = TUTORIAL.read_text().replace("v_max_v = 253.0", "v_max_v = nan")
+    path = tmp_path / "nan.toml"
+    path.write_text(text.replace('"../', f'"{TUTORIAL.parent.parent}/'))
+    with pytest.raises(StudyError, match=r"v_max_v must be finite"):
+        load_study(path)
+
+
+def test_missing_study_file_and_bad_toml(tmp_path):
+    with pytest.raises(StudyError, match="study file not found"):
+        load_study(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[network\nmaster = 1")
+    with pytest.raises(StudyError, match="not valid TOML"):
+        load_study(bad)
+
+
+def test_per_customer_caps_default_to_envelope_caps_and_must_not_exceed_them(write_study):
+    st = load_study(write_study())
+    assert set(st.customers.export_max_kw.values()) == {10.0}
+    assert st.customers.import_weight == st.customers.import_max_kw
+    with pytest.raises(StudyError, match=r"export_max_kw for load_mg1_1 exceeds"):
+        load_study(write_study({"customers": {"export_max_kw": {"load_mg1_1": 12.0}}}))
+    with pytest.raises(StudyError, match=r"names load_mg1_3, which are not in this class"):
+        load_study(write_study({"customers": {"export_max_kw": {"load_mg1_3": 2.0}}}))
+
+
+def test_with_day_overrides(write_study):
+    st = load_study(write_study())
+    assert st.with_day(5).profiles.day == 5
+    with pytest.raises(StudyError, match="--day -2"):
+        st.with_day(-2)
+    assert np.isclose(st.with_day(None).profiles.day, 220)
