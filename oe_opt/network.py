@@ -39,6 +39,10 @@ class NetworkState:
     transformer_loading_pct: np.ndarray
 
 
+#: power-flow convergence tolerance (per unit voltage change between iterations)
+SOLUTION_TOLERANCE_PU = 1e-8
+
+
 def _default_engine():
     import dss
 
@@ -84,6 +88,9 @@ class DssNetwork:
         self.circuit = self.dss.ActiveCircuit
         if self.circuit is None or self.circuit.NumNodes == 0:
             raise NetworkError(f"{self.master}: compiling gave no circuit")
+        # Converge to 1e-8 pu (OpenDSS default 1e-4): a verdict at a limit must not depend on
+        # where the iteration started (a warm start from the previous candidate or a cold one).
+        self.circuit.Solution.Tolerance = SOLUTION_TOLERANCE_PU
         self._index_loads()
         self._add_pv(pv_kw or {})
         self._index_monitors()
@@ -228,20 +235,66 @@ class DssNetwork:
         """Set active (kW) and reactive (kvar) power of the loads at positions `idx`.
 
         Positive kW is consumption (import), negative is export.  If `q_kvar`
-        is None only kW is set.
+        is None only kW is set.  Uses the DSS C-API batch setters (one call
+        per property for all loads, ``SetterFlags.AvoidFullRecalc`` like the
+        classic ``Loads.kW`` setter, so the results are identical) and falls
+        back to setting loads one by one where batches are unavailable.
         """
-        loads = self.circuit.Loads
         p = np.asarray(p_kw, dtype=float)
-        if q_kvar is None:
+        q = None if q_kvar is None else np.asarray(q_kvar, dtype=float)
+        batch = self._batch("Load", idx)
+        if batch is not None:
+            batch.set("kw", p)
+            if q is not None:
+                batch.set("kvar", q)
+            return
+        loads = self.circuit.Loads
+        if q is None:
             for i, pk in zip(idx, p):
                 loads.idx = int(i) + 1
                 loads.kW = float(pk)
         else:
-            q = np.asarray(q_kvar, dtype=float)
             for i, pk, qk in zip(idx, p, q):
                 loads.idx = int(i) + 1
                 loads.kW = float(pk)
                 loads.kvar = float(qk)
+
+    def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
+        """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
+        idx = np.asarray(idx, dtype=np.int32)
+        cache = self.__dict__.setdefault("_batches", {})
+        key = (cls, idx.tobytes())
+        if key not in cache:
+            try:
+                cache[key] = _Batch(self.dss, cls, idx)
+            except Exception:  # older dss-python without the batch API
+                cache[key] = None
+        return cache[key]
+
+    def set_pv_irradiance(self, pv_idx: np.ndarray, irradiance: np.ndarray) -> None:
+        """Set the irradiance (kW/m², 1.0 = rated) of PVSystems at 0-based positions `pv_idx`
+        of ``PVSystems.AllNames`` (e.g. PV systems defined in the network itself)."""
+        g = np.asarray(irradiance, dtype=float)
+        batch = self._batch("PVSystem", pv_idx)
+        if batch is not None:
+            batch.set("irradiance", g)
+            return
+        pvs = self.circuit.PVSystems
+        for k, gk in zip(pv_idx, g):
+            pvs.idx = int(k) + 1
+            pvs.Irradiance = float(gk)
+
+    def reset_solution(self) -> None:
+        """Make the next power flow independent of earlier ones.
+
+        Rebuilds the Y matrix from the present injections at the next solve
+        (``BuildY``) and starts it from a zero-load solution (``Init``) instead
+        of the previous voltages.  Call it before each independent run (e.g.
+        each day of a batch) so that results do not depend on what the engine
+        solved before: serial and parallel runs then agree bit for bit.
+        """
+        self._command("BuildY")
+        self._command("Init")
 
     def set_pv_output(self, fraction: np.ndarray) -> None:
         """Set each DER customer's PV output as a fraction of its rating (irradiance, 0–1)."""
@@ -310,3 +363,58 @@ class DssNetwork:
             line_loading_pct=self.line_currents_a(mags) / self.line_rating_a * 100.0,
             transformer_loading_pct=self.transformer_loading_pct(mags),
         )
+
+
+class _Batch:
+    """Elements of one DSS class addressed together through the DSS C-API batch functions.
+
+    Parameters
+    ----------
+    engine : dss.IDSS
+        The engine (context) holding the circuit.
+    cls : str
+        DSS class name, e.g. ``"Load"``.
+    idx : ndarray of int
+        0-based positions of the elements in the class's ``AllNames`` order.
+    """
+
+    #: SetterFlags.AvoidFullRecalc: update kW/kvar like the classic ``Loads.kW`` setter
+    FLAGS = 2
+
+    def __init__(self, engine, cls: str, idx: np.ndarray):
+        util = engine._api_util
+        self._lib, self._ffi = util.lib, util.ffi
+        self._check = util._check_for_error
+        cls_idx = list(engine.Classes).index(cls) + 1
+        el = np.ascontiguousarray(np.asarray(idx, dtype=np.int32) + 1)
+        ptr, cnt = self._ffi.new("void***"), self._ffi.new("int32_t[4]")
+        self._lib.Batch_CreateByIndex(ptr, cnt, cls_idx, self._ffi.cast("int32_t*", el.ctypes.data),
+                                      len(el))
+        self._check()
+        self._ptr = self._ffi.gc(ptr[0], self._lib.Batch_Dispose) if len(el) else ptr[0]
+        self._n = int(cnt[0])
+        if self._n != len(el):
+            raise NetworkError(f"batch of {cls}: asked for {len(el)} elements, got {self._n}")
+        # property indices (1-based) by lowercase name, from the first element's class
+        self._props = self._property_indices(engine, cls, cls_idx)
+
+    @staticmethod
+    def _property_indices(engine, cls: str, cls_idx: int) -> dict[str, int]:
+        """1-based property index of each property name (lowercase) of DSS class `cls`."""
+        circuit = engine.ActiveCircuit
+        circuit.SetActiveClass(cls)
+        if not engine.ActiveClass.First:
+            return {}
+        names = [n.lower() for n in circuit.ActiveDSSElement.AllPropertyNames]
+        return {n: i + 1 for i, n in enumerate(names)}
+
+    def set(self, prop: str, values: np.ndarray) -> None:
+        """Set property `prop` of every element from `values` (one value per element)."""
+        if self._n == 0:
+            return
+        v = np.ascontiguousarray(values, dtype=np.float64)
+        if v.shape != (self._n,):
+            raise ValueError(f"expected {self._n} values for {prop}, got shape {v.shape}")
+        self._lib.Batch_SetFloat64Array(self._ptr, self._n, self._props[prop],
+                                        self._ffi.cast("double*", v.ctypes.data), self.FLAGS)
+        self._check()

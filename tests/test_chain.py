@@ -14,6 +14,7 @@ from oe_opt.chain import ENVELOPE_COLUMNS, Session, run_day, summarise
 from oe_opt.errors import PowerFlowError
 from oe_opt.evaluator import PowerFlowEvaluator
 from oe_opt.limits import NOT_CONVERGED
+from oe_opt.network import SOLUTION_TOLERANCE_PU
 from oe_opt.search import bisect_search, step_search
 from oe_opt.study import load_study
 
@@ -66,6 +67,7 @@ def _independent_state(st, oe_kw: float, direction: str, period: int):
     eng = dss.DSS.NewContext()
     eng.Text.Command = f'Compile "{REPO / "networks/test_lv/master.dss"}"'
     c = eng.ActiveCircuit
+    c.Solution.Tolerance = SOLUTION_TOLERANCE_PU
     load = np.load(st.profiles.load)
     pv = np.load(st.profiles.pv)
     names = [n.lower() for n in c.Loads.AllNames]
@@ -114,7 +116,8 @@ def test_every_reported_envelope_holds_in_an_independent_power_flow(tutorial_run
             if r.status == "infeasible":
                 continue
             v, line_ok, tx_ok = _independent_state(st, r.oe_kw, r.direction, r.period)
-            assert v.min() >= st.limits.v_min_v and v.max() <= st.limits.v_max_v, r
+            # a cold start converges to the same state within the solver tolerance (1e-8 pu)
+            assert v.min() >= st.limits.v_min_v - 1e-4 and v.max() <= st.limits.v_max_v + 1e-4, r
             assert line_ok and tx_ok, r
 
 
