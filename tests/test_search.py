@@ -34,7 +34,8 @@ def test_step_finds_the_largest_feasible_step_and_bisect_the_exact_limit(limit):
     b = bisect_search(check, 10.0, 0.001)
     assert limit - 0.001 <= b.oe_kw <= limit
     assert b.n_powerflows == len(calls) <= 2 + math.ceil(math.log2(10 / 0.001))
-    assert b.oe_kw >= s.oe_kw and b.oe_kw - s.oe_kw < 1.0
+    # bisect is never more than its tolerance below a step result (equal only on a grid point)
+    assert b.oe_kw >= s.oe_kw - 0.001 and b.oe_kw - s.oe_kw < 1.0
 
 
 def test_at_cap():
