@@ -41,6 +41,11 @@ class DayCase:
         Source voltage per period (pu), or None to keep the network's.
     profile_index : dict
         Household profile index drawn for each fixed customer.
+    period_hours : float
+        Period length (h); 24 h / periods unless the data say otherwise.
+    pv_system_idx, pv_irradiance : ndarray or None
+        PV systems of the network itself and their irradiance per period
+        (``[profiles] source = "network"``).
     """
 
     day: int
@@ -53,6 +58,16 @@ class DayCase:
     pv_fraction: np.ndarray
     source_pu: np.ndarray | None = None
     profile_index: dict[str, int] = field(default_factory=dict)
+    #: period length, hours (default: 24 h / number of periods)
+    period_hours: float | None = None
+    #: network PV systems set per period (0-based positions in ``PVSystems.AllNames``)
+    pv_system_idx: np.ndarray | None = None
+    #: their irradiance per period, shape (periods, len(pv_system_idx))
+    pv_irradiance: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.period_hours is None:
+            self.period_hours = 24.0 / max(len(self.times), 1)
 
     @property
     def n_periods(self) -> int:
@@ -101,9 +116,21 @@ class ProfileData:
     pv_path: Path
 
 
-def read_profile_data(study: Study) -> ProfileData:
-    """Read and validate the study's profile files."""
+def read_profile_data(study: Study, net: DssNetwork | None = None):
+    """Read and validate the study's profile files.
+
+    With ``[profiles] source = "network"`` the profiles are the network's own
+    loadshapes: `net` (freshly compiled) is required and a
+    :class:`~oe_opt.loadshapes.NetworkProfiles` is returned.
+    """
     p = study.profiles
+    if p.source == "network":
+        from .loadshapes import read_network_profiles
+
+        if net is None:
+            raise StudyError(f"{study.path}: [profiles] source = \"network\" needs the compiled "
+                             f"network to read its loadshapes")
+        return read_network_profiles(net)
     return ProfileData(read_load_profiles(p.load), read_pv_profile(p.pv), p.load, p.pv)
 
 
@@ -144,6 +171,11 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     -------
     DayCase
     """
+    if study.profiles.source == "network":
+        from .loadshapes import build_day_case_from_network, read_network_profiles
+
+        prof = data if data is not None and hasattr(data, "shapes") else read_network_profiles(net)
+        return build_day_case_from_network(study, net, prof, day)
     day = study.profiles.day if day is None else day
     check_day(data.load_kw, data.pv, day, data.load_path, data.pv_path)
     flex, fixed = check_customers(study, net)

@@ -43,6 +43,8 @@ class DayResult:
 
     envelopes: pd.DataFrame
     voltages: pd.DataFrame
+    #: period length, hours
+    period_hours: float = 0.5
 
 
 class Session:
@@ -50,8 +52,9 @@ class Session:
 
     def __init__(self, study: Study, net: DssNetwork | None = None, data: ProfileData | None = None):
         self.study = study
-        self.data = data if data is not None else read_profile_data(study)
         self.net = net if net is not None else open_network(study)
+        # network loadshapes are read from the freshly compiled circuit
+        self.data = data if data is not None else read_profile_data(study, self.net)
 
     def case(self, day: int | None = None) -> DayCase:
         """The injections of `day` (the study's day if omitted)."""
@@ -59,7 +62,8 @@ class Session:
 
 
 def run_day(study: Study, method: str | None = None, day: int | None = None,
-            session: Session | None = None, periods: list[int] | None = None) -> DayResult:
+            session: Session | None = None, periods: list[int] | None = None,
+            voltages: bool = True) -> DayResult:
     """Compute the envelopes of one day.
 
     Parameters
@@ -74,6 +78,9 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         Reuse a compiled network and loaded profiles.
     periods : list of int, optional
         Only these periods (all if omitted).
+    voltages : bool
+        Collect the customer voltages (``DayResult.voltages``); False leaves
+        it empty, saving time in long batch runs.
 
     Returns
     -------
@@ -96,10 +103,11 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
             res = solve(ev, direction)
             seconds = time.perf_counter() - t0
             rows.extend(_rows(case, t, direction, method, res, seconds))
-            vrows.append(_voltage_rows(session.net, case, t, direction, res))
+            if voltages:
+                vrows.append(_voltage_rows(session.net, case, t, direction, res))
     env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
-    return DayResult(env, volt)
+    return DayResult(env, volt, case.period_hours)
 
 
 def _rows(case: DayCase, t: int, direction: str, method: str, res: SearchResult,

@@ -54,7 +54,10 @@ def main() -> None:
 @click.option("--method", type=str, default=None,
               help="step | bisect | lp | alloc (default: the study's [envelope] method).")
 @click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
-@click.option("--days", type=str, default=None, help="Many days, e.g. 1-365 or 0,5,9 (Parquet per day).")
+@click.option("--days", type=str, default=None,
+              help="Many days, numbered 1..N as days of the data (1 = first day; --days 221 is "
+                   "--day 220): 1-365, 1,32,60, 200-210,300 or all. One Parquet file per day; "
+                   "rerunning resumes.")
 @click.option("--allocation", type=str, default=None,
               help="equal | proportional | max_total | maxmin | log_fair (per-customer LP).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask) for --days.")
@@ -92,7 +95,7 @@ def write_day_outputs(st: Study, result, out: Path) -> None:
     plot_envelopes(env, out / "envelopes.png", f"Operating envelopes — {st.name}, day {day} ({method})")
     plot_voltages(result.voltages, st.limits.v_min_v, st.limits.v_max_v, out / "voltages.png",
                   f"{st.name}, day {day} ({method})")
-    summary = summarise(env)
+    summary = summarise(env, getattr(result, "period_hours", 0.5))
     click.echo(f"study {st.name}  day {day}  method {method}  flexible customers "
                f"{env['customer'].nunique()}")
     with_pd_options = summary.round(3).to_string()

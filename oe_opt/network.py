@@ -43,6 +43,10 @@ class NetworkState:
 SOLUTION_TOLERANCE_PU = 1e-8
 
 
+#: compile count per engine: a network is stale once another network compiled on its engine
+_ENGINE_GENERATION: dict[int, int] = {}
+
+
 def _default_engine():
     import dss
 
@@ -85,6 +89,8 @@ class DssNetwork:
                 self._command("CalcVoltageBases")
         finally:
             os.chdir(cwd)
+        _ENGINE_GENERATION[id(self.dss)] = _ENGINE_GENERATION.get(id(self.dss), 0) + 1
+        self._generation = _ENGINE_GENERATION[id(self.dss)]
         self.circuit = self.dss.ActiveCircuit
         if self.circuit is None or self.circuit.NumNodes == 0:
             raise NetworkError(f"{self.master}: compiling gave no circuit")
@@ -240,6 +246,7 @@ class DssNetwork:
         classic ``Loads.kW`` setter, so the results are identical) and falls
         back to setting loads one by one where batches are unavailable.
         """
+        self._check_current()
         p = np.asarray(p_kw, dtype=float)
         q = None if q_kvar is None else np.asarray(q_kvar, dtype=float)
         batch = self._batch("Load", idx)
@@ -259,6 +266,17 @@ class DssNetwork:
                 loads.kW = float(pk)
                 loads.kvar = float(qk)
 
+    def _check_current(self) -> None:
+        """Refuse to touch the engine after another network was compiled on it.
+
+        Compiling clears the engine's previous circuit; using this object's cached
+        element handles (batches) afterwards would act on freed memory.
+        """
+        if _ENGINE_GENERATION.get(id(self.dss)) != self._generation:
+            raise NetworkError(f"{self.master}: another network was compiled on the same OpenDSS "
+                               f"engine since this one; give each DssNetwork its own engine "
+                               f"(engine=dss.DSS.NewContext()) or recompile")
+
     def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
         """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
         idx = np.asarray(idx, dtype=np.int32)
@@ -274,6 +292,7 @@ class DssNetwork:
     def set_pv_irradiance(self, pv_idx: np.ndarray, irradiance: np.ndarray) -> None:
         """Set the irradiance (kW/m², 1.0 = rated) of PVSystems at 0-based positions `pv_idx`
         of ``PVSystems.AllNames`` (e.g. PV systems defined in the network itself)."""
+        self._check_current()
         g = np.asarray(irradiance, dtype=float)
         batch = self._batch("PVSystem", pv_idx)
         if batch is not None:
@@ -298,6 +317,7 @@ class DssNetwork:
 
     def set_pv_output(self, fraction: np.ndarray) -> None:
         """Set each DER customer's PV output as a fraction of its rating (irradiance, 0–1)."""
+        self._check_current()
         pvs = self.circuit.PVSystems
         for k, g in zip(self._pv_idx, np.asarray(fraction, dtype=float)):
             pvs.idx = k
@@ -305,6 +325,7 @@ class DssNetwork:
 
     def set_source_pu(self, pu: float) -> None:
         """Set the source (Vsource) voltage in per unit."""
+        self._check_current()
         vs = self.circuit.Vsources
         if not vs.First:
             raise NetworkError(f"{self.master}: no Vsource to set")
@@ -319,6 +340,7 @@ class DssNetwork:
         PowerFlowError
             If OpenDSS reports an error or the solution did not converge.
         """
+        self._check_current()
         self.n_powerflows += 1
         sol = self.circuit.Solution
         try:

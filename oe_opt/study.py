@@ -295,7 +295,8 @@ def load_study(path: str | Path) -> Study:
     pt = _table(path, raw, "profiles")
     pt.unknown_keys({"source", "load", "pv", "day", "assignment", "seed"})
     source = pt.string("source", default="files", choices=PROFILE_SOURCES)
-    day = pt.integer("day", required=True)
+    # with network loadshapes a daily shape is one day: day 0 unless given
+    day = pt.integer("day", required=source == "files", default=0)
     if day < 0:
         raise StudyError(f"{pt.where('day')} must be >= 0 (0-based day index), got {day}")
     profiles = ProfileSpec(

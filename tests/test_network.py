@@ -107,3 +107,16 @@ def test_unknown_load_is_named():
 def test_missing_master_is_named(tmp_path):
     with pytest.raises(Exception, match="nothere.dss"):
         DssNetwork(tmp_path / "nothere.dss")
+
+
+def test_a_network_replaced_on_its_engine_refuses_to_run_instead_of_crashing():
+    engine = dss.DSS.NewContext()
+    first = DssNetwork(OURS, engine=engine)
+    first.set_loads(np.arange(31), np.ones(31))
+    second = DssNetwork(OURS, engine=engine)
+    with pytest.raises(Exception, match="another network was compiled on the same OpenDSS engine"):
+        first.set_loads(np.arange(31), np.ones(31))
+    with pytest.raises(Exception, match="another network was compiled"):
+        first.solve()
+    second.set_loads(np.arange(31), np.ones(31))
+    second.solve()

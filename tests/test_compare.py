@@ -1,0 +1,68 @@
+"""``oe-opt compare`` and the comparison functions behind it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from conftest import TUTORIAL
+from oe_opt.cli import main
+from oe_opt.compare import COMPARISON_COLUMNS, comparison_summary, comparison_table
+
+
+def test_compare_command_writes_table_figure_and_summary(tmp_path):
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(main, ["compare", str(TUTORIAL), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out / "comparison.csv")
+    assert list(df.columns) == COMPARISON_COLUMNS
+    assert len(df) == 48 * 2 and set(df.direction) == {"export", "import"}
+    assert (out / "comparison.png").stat().st_size > 10_000
+    ok = df.bisect_kw.notna()
+    assert np.allclose(df.lp_minus_bisect_kw[ok], df.lp_kw[ok] - df.bisect_kw[ok])
+    assert (df.lp_minus_bisect_kw[ok].abs() <= 0.01).all() and (df.lp_minus_bisect_kw[ok] <= 1e-3).all()
+    assert (df.step_kw[ok] <= df.bisect_kw[ok] + 1e-9).all()
+    assert (df.lp_pf <= df.bisect_pf).all() and df.lp_pf.mean() <= df.bisect_pf.mean() / 3
+    assert (df[["step_s", "bisect_s", "lp_s"]] > 0).all().all()
+    text = r.output
+    assert "unused" in text and "kWh" in text and "%" in text
+    for m in ("step", "bisect", "lp"):
+        assert f"{m}:" in text and "power flows" in text
+    # the printed unused energy is the table's
+    unused = (df.bisect_kw - df.step_kw).sum() * 0.5 * 13
+    assert f"{unused:.2f}" in text
+
+
+def test_compare_command_reports_study_errors(tmp_path):
+    r = CliRunner().invoke(main, ["compare", str(tmp_path / "missing.toml"), "--out",
+                                  str(tmp_path / "o")])
+    assert r.exit_code == 2 and "error:" in r.output and not (tmp_path / "o").exists()
+
+
+def _env(method: str, values: dict[tuple[int, str], float], pf: int) -> pd.DataFrame:
+    rows = []
+    for (t, d), v in values.items():
+        for c in ("a", "b"):
+            rows.append({"day": 0, "period": t, "time": f"{t:02d}:00", "direction": d, "customer": c,
+                         "oe_kw": v, "n_powerflows": pf, "seconds": 0.01, "verified": True,
+                         "status": "infeasible" if np.isnan(v) else "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_comparison_table_and_unused_energy():
+    step = {(0, "export"): 4.0, (1, "export"): 3.0, (0, "import"): 10.0, (1, "import"): np.nan}
+    bis = {(0, "export"): 4.5, (1, "export"): 3.25, (0, "import"): 10.0, (1, "import"): np.nan}
+    lp = {(0, "export"): 4.4995, (1, "export"): 3.25, (0, "import"): 10.0, (1, "import"): np.nan}
+    table = comparison_table({"step": _env("step", step, 6), "bisect": _env("bisect", bis, 16),
+                              "lp": _env("lp", lp, 3)})
+    assert list(table.columns[:len(COMPARISON_COLUMNS)]) == COMPARISON_COLUMNS
+    assert list(table.direction) == ["export", "export", "import", "import"]
+    assert np.isclose(table.lp_minus_bisect_kw.iat[0], -0.0005)
+    s = comparison_summary(table, n_flexible=2, period_hours=0.5)
+    # export: (0.5 + 0.25) kW x 0.5 h x 2 customers unused out of (4.5 + 3.25) x 0.5 x 2
+    assert np.isclose(s.loc["export", "step_unused_kwh"], 0.75)
+    assert np.isclose(s.loc["export", "step_unused_pct"], 100 * 0.75 / 7.75)
+    assert np.isclose(s.loc["import", "step_unused_kwh"], 0.0)
+    assert np.isclose(s.loc["total", "exact_kwh"], 17.75)
+    assert s.loc["total", "bisect_pf"] == 64 and s.loc["total", "lp_pf_per_period"] == 3
