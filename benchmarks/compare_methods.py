@@ -14,11 +14,14 @@ wall time after start-up.  Checked against the targets of issue 3:
   built, sensitivity model prepared; fastest of ``--repeat`` runs).
 
 Results: ``benchmarks/results/compare_methods.json`` and ``compare_methods.md``
-(per study), with the machine (platform, CPU count) and library versions.
+(per study), with the machine (platform, CPU count) and library versions, and
+the figure ``compare_methods.png`` (drawn from the JSON; ``--plot-only``
+redraws it from an existing JSON without rerunning).
 
-    python benchmarks/compare_methods.py                     # tutorial + second, 30 days each
+    python benchmarks/compare_methods.py                     # tutorial + second, 31 days each
     python benchmarks/compare_methods.py --days 0-364        # every day
     python benchmarks/compare_methods.py --study models/second.toml --days 150-160
+    python benchmarks/compare_methods.py --plot-only         # redraw compare_methods.png
 """
 
 from __future__ import annotations
@@ -33,8 +36,12 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,6 +52,8 @@ from oe_opt.study import load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_STUDIES = ("models/tutorial.toml", "models/second.toml")
+METHOD_COLOURS = {"step": "tab:green", "bisect": "tab:blue", "lp": "tab:orange"}
+HIST_EDGES_W = np.round(np.arange(-10.0, 10.0 + 1e-9, 0.05), 3)  # the 0.01 kW target band
 
 
 def parse_days(text: str) -> list[int]:
@@ -138,6 +147,7 @@ def bench_study(path: Path, days: list[int], repeat: int = 3) -> dict:
         "step_unused_kwh": float(df.step_unused_kwh.sum()),
         "step_unused_pct": float(100 * df.step_unused_kwh.sum() / df.exact_kwh.sum())
         if df.exact_kwh.sum() > 0 else 0.0,
+        "lp_minus_bisect_hist_w": difference_histogram(diff.to_numpy() * 1e3),
     }
     agg["targets"] = {
         "lp_within_0.01_kw_of_bisect": bool((diff.abs() <= 0.01).all()),
@@ -147,6 +157,123 @@ def bench_study(path: Path, days: list[int], repeat: int = 3) -> dict:
         "lp_day_under_0.5_s": agg["lp_day_wall_s_max"] < 0.5,
     }
     return {"study": str(path), "name": st.name, "aggregate": agg, "days": rows}
+
+
+def difference_histogram(diff_w: np.ndarray) -> dict:
+    """Histogram of lp − bisect over all feasible period-directions.
+
+    Parameters
+    ----------
+    diff_w : ndarray
+        Differences in W.  Values outside ±10 W (the 0.01 kW target) are
+        counted in the outermost bins.
+
+    Returns
+    -------
+    dict
+        ``edges_w`` (bin edges, W, 0.05 W wide) and ``counts``.
+    """
+    counts, _ = np.histogram(np.clip(diff_w, HIST_EDGES_W[0], HIST_EDGES_W[-1]), HIST_EDGES_W)
+    return {"edges_w": HIST_EDGES_W.tolist(), "counts": counts.tolist()}
+
+
+# -------------------------------------------------------------------- figure
+def _plot_accuracy(ax: plt.Axes, study: dict) -> None:
+    """lp − bisect in W: every period-direction if the JSON has its histogram, else daily extremes."""
+    agg = study["aggregate"]
+    hist = agg.get("lp_minus_bisect_hist_w")
+    if hist:
+        edges, counts = np.asarray(hist["edges_w"]), np.asarray(hist["counts"])
+        used = np.flatnonzero(counts)
+        lo, hi = edges[used[0]], edges[used[-1] + 1]
+        ax.stairs(counts, edges, fill=True, color=METHOD_COLOURS["lp"], alpha=0.7,
+                  label=f"{agg['period_directions'] - agg['infeasible']} period-directions")
+        ax.set_ylabel("period-directions")
+    else:
+        lo_w = np.array([d["lp_minus_bisect_min_kw"] for d in study["days"]]) * 1e3
+        hi_w = np.array([d["lp_minus_bisect_max_kw"] for d in study["days"]]) * 1e3
+        lo, hi = float(lo_w.min()), float(hi_w.max())
+        bins = np.linspace(lo, hi, 40)
+        ax.hist(lo_w, bins, color="tab:purple", alpha=0.7, label="daily minimum")
+        ax.hist(hi_w, bins, color="tab:red", alpha=0.7, label="daily maximum")
+        ax.set_ylabel("days")
+    pad = 0.1 * max(hi - lo, 0.2)
+    ax.set_xlim(min(lo - pad, -0.2), max(hi + pad, 1.1))
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.axvline(1.0, color="k", ls="--", lw=1, label="+1 W (lp never above)")
+    ax.set_xlabel("lp − bisect (W)")
+    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(f"{study['name']}: lp − bisect, {agg['days']} days\n"
+                 f"range {agg['lp_minus_bisect_min_kw'] * 1e3:+.2f} … "
+                 f"{agg['lp_minus_bisect_max_kw'] * 1e3:+.2f} W (target |Δ| ≤ 10 W)", fontsize=10)
+
+
+def _plot_powerflows(ax: plt.Axes, study: dict) -> None:
+    """Mean power flows per period-direction of each method, with the lp target (bisect / 3)."""
+    agg = study["aggregate"]
+    methods = ["step", "bisect", "lp"]
+    values = [agg[f"{m}_pf_per_period"] for m in methods]
+    bars = ax.bar(methods, values, color=[METHOD_COLOURS[m] for m in methods])
+    ax.bar_label(bars, fmt="%.2f", label_type="center", color="white", fontweight="bold")
+    ax.axhline(agg["bisect_pf_per_period"] / 3, color="k", ls="--", lw=1,
+               label="target for lp: bisect / 3")
+    ax.set_ylim(0, 1.15 * max(values))
+    ax.set_ylabel("power flows per period-direction")
+    ax.set_title(f"{study['name']}: power flows (lp max {agg['lp_pf_max']})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _plot_seconds(ax: plt.Axes, study: dict) -> None:
+    """Seconds per day: each method's search time, and the warm lp day's wall time."""
+    days = pd.DataFrame(study["days"])
+    cols = {"step": "step_s", "bisect": "bisect_s", "lp": "lp_s", "lp day\n(warm wall)":
+            "lp_day_wall_s"}
+    box = ax.boxplot([days[c] for c in cols.values()], tick_labels=list(cols), patch_artist=True,
+                     showfliers=True, flierprops={"markersize": 2})
+    for patch, colour in zip(box["boxes"], [METHOD_COLOURS["step"], METHOD_COLOURS["bisect"],
+                                            METHOD_COLOURS["lp"], "tab:red"]):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.6)
+    ax.axhline(0.5, color="k", ls="--", lw=1, label="target: lp day < 0.5 s")
+    ax.set_ylim(0, max(0.55, 1.1 * float(days[list(cols.values())].max().max())))
+    ax.set_ylabel("seconds per day (96 period-directions)")
+    ax.set_xlabel("method time summed over periods; lp day: warm run_day", fontsize=8)
+    ax.set_title(f"{study['name']}: time per day (median lp day "
+                 f"{study['aggregate']['lp_day_wall_s_median']:.3f} s)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def plot_results(result: dict, path: Path) -> Path:
+    """Draw the comparison figure from a loaded ``compare_methods.json``.
+
+    One row per study: distribution of lp − bisect (W), power flows per
+    period-direction per method, seconds per day per method.
+
+    Parameters
+    ----------
+    result : dict
+        The JSON written by :func:`main`.
+    path : Path
+        PNG to write.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    studies = result["studies"]
+    fig, axes = plt.subplots(len(studies), 3, figsize=(15, 4.2 * len(studies)), squeeze=False)
+    for row, study in zip(axes, studies):
+        _plot_accuracy(row[0], study)
+        _plot_powerflows(row[1], study)
+        _plot_seconds(row[2], study)
+    m = result["machine"]
+    fig.suptitle(f"step vs bisect vs lp (days {result['days_spec']}; {m['cpu_count']} CPUs, "
+                 f"{m['date'][:10]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def markdown(result: dict) -> str:
@@ -184,17 +311,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed warm lp runs per day (the fastest is kept)")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw compare_methods.png from the existing JSON in --out; no run")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.plot_only:
+        result = json.loads((out / "compare_methods.json").read_text())
+        print(plot_results(result, out / "compare_methods.png"))
+        return result
     studies = [Path(s) for s in (args.study or [REPO / s for s in DEFAULT_STUDIES])]
     days = parse_days(args.days)
     result = {"machine": machine(), "days_spec": args.days,
               "repeat": args.repeat, "studies": [bench_study(p, days, args.repeat) for p in studies]}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare_methods.json").write_text(json.dumps(result, indent=2))
+    json_path = out / "compare_methods.json"
+    json_path.write_text(json.dumps(result, indent=2))
     md = markdown(result)
     (out / "compare_methods.md").write_text(md)
     print(md)
+    print(plot_results(json.loads(json_path.read_text()), out / "compare_methods.png"))
     return result
 
 

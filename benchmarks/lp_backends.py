@@ -7,9 +7,12 @@ solve``: with one equal-allocation variable (method ``lp``) and with one
 variable per flexible customer (method ``alloc``, equal and max_total
 objectives).  The optimal objective values of the two backends are compared.
 
-Results: ``benchmarks/results/lp_backends.json`` and ``lp_backends.md``.
+Results: ``benchmarks/results/lp_backends.json``, ``lp_backends.md`` and the
+figure ``lp_backends.png`` (drawn from the JSON; ``--plot-only`` redraws it
+from an existing JSON without rerunning).
 
     python benchmarks/lp_backends.py [--repeat 3]
+    python benchmarks/lp_backends.py --plot-only
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -37,6 +44,7 @@ from oe_opt.sensitivity import SensitivityModel  # noqa: E402
 from oe_opt.study import load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+BACKEND_COLOURS = {"highspy": "tab:blue", "appsi": "tab:orange"}
 
 
 def machine() -> dict:
@@ -93,11 +101,86 @@ def time_backend(backend: str, problems: list, objective: str, repeat: int) -> d
             "mean_ms": float(np.mean(best) * 1e3), "solves": len(problems), "x": xs}
 
 
+def plot_results(result: dict, path: Path) -> Path:
+    """Draw the backend figure from a loaded ``lp_backends.json``.
+
+    Left: median (bar) and mean (marker) milliseconds per ``update + solve``
+    for each backend and model size (variables × limit rows, objective), log
+    scale, with the appsi / highspy ratio.  Right: seconds to build the model.
+
+    Parameters
+    ----------
+    result : dict
+        The JSON written by :func:`main`.
+    path : Path
+        PNG to write.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    rows = result["rows"]
+    cases = list(dict.fromkeys((r["variables"], r["rows"], r["objective"]) for r in rows))
+    backends = list(dict.fromkeys(r["backend"] for r in rows))
+    by = {(r["backend"], r["variables"], r["rows"], r["objective"]): r for r in rows}
+    labels = [f"{v} var{'s' if v > 1 else ''} × {m} rows\n{obj}" for v, m, obj in cases]
+    x = np.arange(len(cases))
+    width = 0.8 / len(backends)
+    fig, (ax_t, ax_b) = plt.subplots(1, 2, figsize=(13, 4.5), width_ratios=(2, 1))
+    for k, be in enumerate(backends):
+        xs = x + (k - (len(backends) - 1) / 2) * width
+        med = [by[(be, *c)]["median_ms"] for c in cases]
+        mean = [by[(be, *c)]["mean_ms"] for c in cases]
+        ax_t.bar(xs, med, width, color=BACKEND_COLOURS.get(be), label=f"{be} (median)")
+        ax_t.plot(xs, mean, "k_", ms=14, mew=2, label="mean" if k == 0 else None)
+        for xi, md, mn in zip(xs, med, mean):
+            ax_t.annotate(f"{md:.2f}", (xi, max(md, mn) * 1.12), ha="center", fontsize=8)
+        build = [by[(be, *c)]["build_s"] for c in cases]
+        ax_b.bar(xs, build, width, color=BACKEND_COLOURS.get(be), label=be)
+    if {"highspy", "appsi"} <= set(backends):
+        for xi, c in zip(x, cases):
+            ratio = by[("appsi", *c)]["median_ms"] / by[("highspy", *c)]["median_ms"]
+            top = max(by[(be, *c)][k] for be in ("highspy", "appsi")
+                      for k in ("median_ms", "mean_ms"))
+            ax_t.annotate(f"appsi {ratio:.0f}× slower", (xi, top * 2.0), ha="center", fontsize=10,
+                          fontweight="bold")
+    ax_t.set_yscale("log")
+    lowest = min(r["median_ms"] for r in rows)
+    ax_t.set_ylim(lowest / 4, ax_t.get_ylim()[1] * 6)
+    ax_t.set_xticks(x, labels)
+    ax_t.set_ylabel("ms per update(A, b) + solve")
+    solves = rows[0]["solves"]
+    ax_t.set_title(f"Time per LP solve ({solves} solves: 48 periods × 2 directions; "
+                   "appsi median / highspy median)", fontsize=10)
+    ax_t.legend(fontsize=8, loc="upper left")
+    ax_b.set_xticks(x, labels, fontsize=8)
+    ax_b.set_ylabel("s")
+    ax_b.set_title("Model build time (the first build includes one-off start-up)", fontsize=10)
+    ax_b.legend(fontsize=8)
+    m = result["machine"]
+    fig.suptitle(f"LP backends on {Path(result['study']).stem} ({m['cpu_count']} CPUs, "
+                 f"highspy {m['libraries']['highspy']}, pyomo {m['libraries']['pyomo']}, "
+                 f"{m['date'][:10]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--study", default=str(REPO / "models" / "tutorial.toml"))
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw lp_backends.png from the existing JSON in --out; no run")
     args = ap.parse_args(argv)
+    out = args.out
+    if args.plot_only:
+        result = json.loads((out / "lp_backends.json").read_text())
+        print(plot_results(result, out / "lp_backends.png"))
+        return result
     problems = collect_problems(Path(args.study))
     rows = []
     for nvar, objectives in ((1, ("equal",)), (max(problems), ("equal", "max_total"))):
@@ -113,8 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"{be:8s} {nvar:3d} var(s) {objective:9s}: {r['median_ms']:7.3f} ms median "
                       f"per update+solve (build {r['build_s']:.2f} s)", file=sys.stderr)
     result = {"machine": machine(), "study": args.study, "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lp_backends.json").write_text(json.dumps(result, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "lp_backends.json"
+    json_path.write_text(json.dumps(result, indent=2))
     lines = ["# LP backends: update(A, b) + solve", "",
              f"{result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
              + ", ".join(f"{k} {v}" for k, v in result["machine"]["libraries"].items()), "",
@@ -124,8 +208,9 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {r['backend']} | {r['variables']} | {r['rows']} | {r['objective']} | "
                      f"{r['median_ms']:.3f} | {r['mean_ms']:.3f} | {r['build_s']:.2f} | "
                      f"{r['max_objective_diff_kw']:.1e} |")
-    (RESULTS / "lp_backends.md").write_text("\n".join(lines) + "\n")
+    (out / "lp_backends.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(plot_results(json.loads(json_path.read_text()), out / "lp_backends.png"))
     return result
 
 

@@ -16,7 +16,9 @@ Three parts, each optional (``--only``):
     ``networks/generated/``), one day each, in parallel.  Target: < 5 minutes.
     Skipped when the importer or the workbook is missing.
 
-Results go to ``benchmarks/results/scaling.json`` and ``scaling.md``.
+Results go to ``benchmarks/results/scaling.json``, ``scaling.md`` and the figure
+``scaling.png`` (drawn from the JSON; ``--plot-only`` redraws it from an
+existing JSON without rerunning anything).
 
 Examples::
 
@@ -24,6 +26,7 @@ Examples::
     python benchmarks/scaling.py --quick               # a small subset (~1 minute)
     python benchmarks/scaling.py --only customers --customers 30,2000 --methods lp,step
     python benchmarks/scaling.py --only year --days 1-365 --methods lp --workers 2
+    python benchmarks/scaling.py --plot-only           # redraw scaling.png from scaling.json
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,6 +62,8 @@ GENERATED = REPO / "networks" / "generated"
 WORKBOOK = REPO.parent / "shared" / "seed" / "mv-lv-networks" / "Network_3_Urban_HPK11.xlsx"
 DEFAULT_CUSTOMERS = (30, 100, 300, 1000, 2000)
 PARTS = ("customers", "year", "hpk11")
+METHOD_COLOURS = {"step": "tab:green", "bisect": "tab:blue", "lp": "tab:orange"}
+METHOD_MARKERS = {"step": "s", "bisect": "^", "lp": "o"}
 
 
 def available_methods(wanted: list[str]) -> list[str]:
@@ -284,6 +294,130 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------- figure
+def _methods_in(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["method"] for r in rows))
+
+
+def _customer_ticks(ax: plt.Axes, rows: list[dict]) -> None:
+    """Log x axis labelled with the feeder sizes that were run."""
+    n = sorted({r["customers"] for r in rows})
+    ax.set_xscale("log")
+    ax.set_xticks(n, [f"{v:,}" for v in n])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("customers on the feeder")
+
+
+def _plot_customer_time(ax: plt.Axes, part: dict) -> None:
+    """Log-log seconds per period-direction against customers, with a slope-1 reference."""
+    rows = part["rows"]
+    for m in _methods_in(rows):
+        pts = sorted((r["customers"], r["s_per_period_direction"]) for r in rows
+                     if r["method"] == m)
+        slope = part["loglog_slope"].get(m)
+        label = m + (f" (slope {slope:.2f})" if slope is not None else "")
+        ax.plot(*zip(*pts), marker=METHOD_MARKERS.get(m, "o"), color=METHOD_COLOURS.get(m),
+                label=label)
+    bare = sorted({(r["customers"], r["powerflow_ms"] / 1e3) for r in rows})
+    slope = part["loglog_slope"].get("powerflow")
+    ax.plot(*zip(*bare), ls=":", marker=".", color="grey",
+            label="one bare power flow" + (f" (slope {slope:.2f})" if slope is not None else ""))
+    n = np.array(sorted({r["customers"] for r in rows}), dtype=float)
+    y0 = 2 * max(r["s_per_period_direction"] for r in rows if r["customers"] == n[0])
+    ax.plot(n, y0 * n / n[0], "k--", lw=1, label="slope 1 (linear), for reference")
+    _customer_ticks(ax, rows)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds per period-direction")
+    ax.set_title(f"Time per period-direction, synthetic feeders (day {part['day']}, "
+                 f"{int(part['flexible_share'] * 100)} % flexible)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _plot_customer_powerflows(ax: plt.Axes, part: dict) -> None:
+    """Power flows per period-direction against customers (log x)."""
+    rows = part["rows"]
+    for m in _methods_in(rows):
+        pts = sorted((r["customers"], r["powerflows_per_period_direction"]) for r in rows
+                     if r["method"] == m)
+        ax.plot(*zip(*pts), marker=METHOD_MARKERS.get(m, "o"), color=METHOD_COLOURS.get(m), label=m)
+    _customer_ticks(ax, rows)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("power flows per period-direction")
+    ax.set_title("Power flows per period-direction, synthetic feeders", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+
+
+def _plot_wall_bars(ax: plt.Axes, rows: list[dict], target_s: float, title: str) -> None:
+    """Wall seconds per method as bars (power flows written on them) and a target line."""
+    methods = _methods_in(rows)
+    walls = [r["wall_s"] for r in rows]
+    bars = ax.bar(methods, walls, color=[METHOD_COLOURS.get(m) for m in methods])
+    ax.bar_label(bars, labels=[f"{w:.1f} s\n{r['powerflows']:,} power flows"
+                               for w, r in zip(walls, rows)], padding=2, fontsize=9)
+    ax.axhline(target_s, color="k", ls="--", lw=1, label=f"target < {target_s:.0f} s")
+    ax.set_ylim(0, 1.15 * max(target_s, *walls))
+    ax.set_ylabel("wall seconds")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+
+
+def plot_results(result: dict, path: Path) -> Path | None:
+    """Draw the scaling figure from a loaded ``scaling.json``.
+
+    Panels for the parts present: time per period-direction (log-log, with a
+    slope-1 reference) and power flows per period-direction against customers;
+    wall time of the year of the tutorial study; wall time of the HPK11 LV
+    networks (one day).
+
+    Parameters
+    ----------
+    result : dict
+        The JSON written by :func:`main`.
+    path : Path
+        PNG to write.
+
+    Returns
+    -------
+    Path or None
+        `path`, or None when the JSON holds no part to draw.
+    """
+    panels = []
+    c = result.get("customers")
+    if c and c.get("rows"):
+        panels += [lambda ax: _plot_customer_time(ax, c),
+                   lambda ax: _plot_customer_powerflows(ax, c)]
+    y = result.get("year")
+    if y and y.get("rows"):
+        r0 = y["rows"][0]
+        title = (f"Year: {y['study']} study, {r0['days']} days × 96 period-directions, "
+                 f"{r0['workers']} workers")
+        panels.append(lambda ax, t=title: _plot_wall_bars(ax, y["rows"], 120.0, t))
+    h = result.get("hpk11")
+    if h and h.get("rows"):
+        r0 = h["rows"][0]
+        title = (f"HPK11: {r0['solved']}/{r0['networks']} LV networks ({r0['customers']:,} "
+                 f"customers), day {h['day']}, {r0['workers']} workers")
+        panels.append(lambda ax, t=title: _plot_wall_bars(ax, h["rows"], 300.0, t))
+    if not panels:
+        return None
+    ncols = 2 if len(panels) > 1 else 1
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 4.6 * nrows), squeeze=False)
+    for ax, draw in zip(axes.flat, panels):
+        draw(ax)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    env = result["environment"]
+    fig.suptitle(f"Scaling ({env['cpus']} CPUs, dss-python {env['dss_python']}, "
+                 f"{result['when'][:10]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default=",".join(PARTS), help="parts: customers,year,hpk11")
@@ -304,7 +438,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true",
                     help="drop the parts of an existing result file that are not rerun "
                          "(by default they are kept)")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw <name>.png from the existing <name>.json in --out; no run")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        png = plot_results(json.loads((args.out / f"{args.name}.json").read_text()),
+                           args.out / f"{args.name}.png")
+        print(png or "nothing to draw", file=sys.stderr)
+        return 0
     if args.quick:
         args.customers, args.periods, args.days = "30,300,2000", 4, "1-14"
         args.max_networks = args.max_networks or 8
@@ -350,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     (args.out / f"{args.name}.md").write_text(markdown(result) + "\n")
     print(markdown(result))
-    print(f"wrote {args.out / (args.name + '.json')} and {args.out / (args.name + '.md')}",
+    png = plot_results(json.loads(json_path.read_text()), args.out / f"{args.name}.png")
+    print(f"wrote {json_path}, {args.out / (args.name + '.md')}" + (f" and {png}" if png else ""),
           file=sys.stderr)
     return 0
 
