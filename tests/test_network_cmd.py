@@ -22,3 +22,23 @@ def test_import_of_a_missing_workbook_fails_clearly(tmp_path):
     assert r.exit_code == 2
     assert "none.xlsx" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_network_run_applies_a_study_template_to_every_network_found(tmp_path):
+    from conftest import TUTORIAL
+    import pandas as pd
+
+    runner = CliRunner()
+    for n, seed in ((30, 1), (45, 2)):
+        assert runner.invoke(main, ["network", "synthetic", str(n), "--out",
+                                    str(tmp_path / "nets" / f"n{n}"), "--seed", str(seed)]).exit_code == 0
+    out = tmp_path / "out"
+    r = runner.invoke(main, ["network", "run", str(TUTORIAL), str(tmp_path / "nets"), "--flexible", "0.2",
+                             "--method", "step", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = pd.read_parquet(out / "networks.parquet")
+    assert sorted(env.network.unique()) == ["n30", "n45"]
+    assert env.groupby("network").customer.nunique().to_dict() == {"n30": 6, "n45": 9}
+    assert env.verified.all() and (env.oe_kw.dropna() >= 0).all()
+    r = runner.invoke(main, ["network", "run", str(TUTORIAL), str(tmp_path / "none")])
+    assert r.exit_code == 2 and "network not found" in r.output

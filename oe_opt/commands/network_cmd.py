@@ -47,3 +47,57 @@ def synthetic(customers: int, out: str | None, seed: int) -> None:
 
     folder = Path(out) if out else Path("networks/generated") / f"synthetic_n{customers}_s{seed}"
     click.echo(f"wrote {write_synthetic_feeder(customers, folder, seed)}")
+
+
+@command.command("run")
+@click.argument("template", type=click.Path(dir_okay=False))
+@click.argument("networks", nargs=-1, required=True, type=click.Path(exists=False))
+@click.option("--day", type=int, default=None, help="0-based day (default: the template's).")
+@click.option("--method", type=str, default=None, help="Method (default: the template's).")
+@click.option("--flexible", default="all", show_default=True,
+              help="Flexible customers of each network: 'all' or a fraction, e.g. 0.4.")
+@click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask).")
+@click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
+@click.option("--out", type=click.Path(file_okay=False), default="results/networks",
+              show_default=True)
+def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, method: str | None,
+                     flexible: str, workers: int | None, scheduler: str | None, out: str) -> None:
+    """Run the study TEMPLATE over NETWORKS (master files, or folders searched for master.dss).
+
+    The template gives limits, envelope settings, profiles and the method; every load of each
+    network not chosen as flexible is a fixed customer.  One Parquet file per network, resumable.
+    """
+    from ..batch import run_networks
+    from ..cli import fail
+    from ..study import load_study
+
+    try:
+        masters = find_masters(networks)
+        frac: str | float = flexible if flexible == "all" else float(flexible)
+        env = run_networks(load_study(template), masters, out, day=day, method=method,
+                           flexible=frac, workers=workers, scheduler=scheduler, errors="record")
+    except (OEError, ValueError) as exc:
+        fail(exc)
+    failed = env.attrs.get("failed", {})
+    per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
+    click.echo(per.round(3).to_string())
+    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed; "
+               f"wrote {Path(out) / 'networks.parquet'}")
+    for name, msg in failed.items():
+        click.echo(f"  failed {name}: {msg}", err=True)
+
+
+def find_masters(paths: tuple[str, ...]) -> list[Path]:
+    """Master files named directly, or every ``master.dss`` below the given folders (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.rglob("master.dss"))
+            if not found:
+                raise ValueError(f"{p}: no master.dss below this folder")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ValueError(f"network not found: {p}")
+    return out
