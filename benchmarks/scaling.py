@@ -51,10 +51,12 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oe_opt.batch import network_study, run_days, run_networks, warm_up  # noqa: E402
+from oe_opt.batch import run_days  # noqa: E402
 from oe_opt.chain import Session, run_day  # noqa: E402
 from oe_opt.methods import get_method  # noqa: E402
+from oe_opt.netset import network_study, run_networks  # noqa: E402
 from oe_opt.network import DssNetwork  # noqa: E402
+from oe_opt.parallel import warm_up  # noqa: E402
 from oe_opt.study import Study, load_study  # noqa: E402
 
 TUTORIAL = REPO / "models" / "tutorial.toml"

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TUTORIAL
-from oe_opt import batch
+from oe_opt import batch, netset
 from oe_opt.batch import (day_path, parse_days, read_valid_parquet, run_days, run_key,
                           run_networks, select_flexible, write_parquet_atomic)
 from oe_opt.chain import ENVELOPE_COLUMNS
@@ -259,7 +259,7 @@ def test_a_template_runs_over_many_networks_and_resumes(study, tmp_path, monkeyp
         assert (g.n_customers == 30).all()
     assert env.verified.all()
     calls = []
-    monkeypatch.setattr(batch, "compute_network", lambda *a: calls.append(a) or None)
+    monkeypatch.setattr(netset, "compute_network", lambda *a: calls.append(a) or None)
     again = run_networks(study, masters, out, method="step", flexible=0.5, progress=False)
     assert calls == []
     pd.testing.assert_frame_equal(again, env, check_exact=True)

@@ -67,7 +67,7 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
     The template gives limits, envelope settings, profiles and the method; every load of each
     network not chosen as flexible is a fixed customer.  One Parquet file per network, resumable.
     """
-    from ..batch import run_networks
+    from ..netset import run_networks
     from ..cli import fail
     from ..study import load_study
 

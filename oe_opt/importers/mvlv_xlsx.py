@@ -1,33 +1,11 @@
 """Import MV-LV spreadsheet networks (``Network_*.xlsx`` format) into OpenDSS.
 
-The workbook format is the one of the Australian MV-LV network models
-(one 22 kV feeder, its distribution transformers and pseudo LV networks down to
-each customer).  The sheets and columns used, with their units, are:
-
-``linecodes``
-    ``Linecode_ID`` (e.g. ``"2-3ph"``), ``Phases``, ``r1``, ``x1``, ``r0``,
-    ``x0`` in ohm per ``Units`` (``km``), ``b1``, ``b0`` in microsiemens per
-    ``Units``, ``Ampacity1`` (normal rating, A) and ``Ampacity2`` (A).
-``lines`` (MV)
-    ``Line_Number``, ``Start_Node``/``End_Node`` (MV node ids),
-    ``Start_Node_Phase``/``End_Node_Phase`` (e.g. ``"1.2.3"``), ``Phases``,
-    ``Length`` in ``Units``, ``Linecode`` (number; the code is
-    ``"<Linecode>-<Phases>ph"``) and ``Element_Name`` (``"delete"`` drops it).
-``mv_net_txs`` / ``lvtx`` (zone-substation and distribution transformers)
-    ``Substation_ID``, ``Bus1`` (primary node), ``Connection_Primary``/
-    ``Connection_Secondary`` (``delta``/``wye``), ``kvs_*`` (kV line-line),
-    ``kvas_*`` (kVA), ``xhl`` (%), ``loadloss``/``noloadloss`` (%),
-    ``wdg1_numtaps``, ``wdg1_tap``, ``wdg1_maxtap``, ``wdg1_mintap`` (pu),
-    ``Conn_Type`` (phase letters; only 3-phase transformers are supported).
-    ``mv_net_txs`` also has ``Bus2`` (the MV node it feeds).
-``lv_lines``
-    ``line_name``, ``bus1``, ``bus2`` (bus names), ``phases``, ``length`` in
-    ``units`` (``m``) and ``linecode`` (``"lc_<Linecode_ID>"``).
-``lv_loads``
-    ``load_name``, ``phases``, ``bus1`` (with nodes, e.g. ``"..._c0.2"``),
-    ``pf`` and ``kv`` (kV: phase-neutral for 1-phase, line-line for 3-phase).
-``buscoords`` (optional)
-    ``Node_ID``, ``NodeStartX``, ``NodeStartY`` of the MV nodes.
+The workbook is read and checked by :mod:`oe_opt.importers.workbook` (which
+describes the sheets and columns used) and its rows become OpenDSS commands
+through :mod:`oe_opt.importers.dss_text`.  This module splits the LV side into
+one network per distribution transformer (:func:`split_lv_networks`) and
+writes the network folders: one per transformer (:func:`write_lv_networks`)
+and the integrated feeder (:func:`write_mv_lv_network`).
 
 MV node ``n`` becomes bus ``mv_f0_n<n>``.  The LV network of the transformer
 in row ``i`` of ``lvtx`` hangs from bus ``mv_f0_lv<i>_busbar``; LV buses and
@@ -43,52 +21,35 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import OEError
+from .dss_text import (FREQUENCY_HZ, LOAD_VMAX_PU, LOAD_VMIN_PU, SOURCE_MVASC, bare_bus,
+                       ident, linecode_command, load_command, lv_busbar, lv_line_command,
+                       master_text, mv_bus, mv_line_command, num, transformer_command)
+from .workbook import (LV_SHEETS, MVLV_SHEETS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS,
+                       WorkbookError, check_tables, enabled_rows, mv_line_rows,
+                       read_workbook)
+
+__all__ = [
+    # defined here
+    "DEFAULT_OUT_DIR", "LV_BASE_KV", "LvNetwork", "import_network", "main",
+    "split_lv_networks", "write_lv_network", "write_lv_networks", "write_mv_lv_network",
+    # re-exported from oe_opt.importers.workbook
+    "LV_SHEETS", "MVLV_SHEETS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "WorkbookError",
+    "check_tables", "read_workbook",
+    # re-exported from oe_opt.importers.dss_text
+    "FREQUENCY_HZ", "LOAD_VMAX_PU", "LOAD_VMIN_PU", "SOURCE_MVASC", "linecode_command",
+    "load_command", "lv_busbar", "lv_line_command", "master_text", "mv_bus",
+    "mv_line_command", "transformer_command",
+]
 
 DEFAULT_OUT_DIR = Path("networks/generated")
 LV_BASE_KV = 0.4
 """LV voltage base, kV line-line (230 V phase-neutral, Australian nominal)."""
-SOURCE_MVASC = 10_000.0
-"""Short-circuit level of the stiff source, MVA (3-phase and 1-phase)."""
-LOAD_VMIN_PU = 0.85
-LOAD_VMAX_PU = 1.20
-FREQUENCY_HZ = 50
-
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "linecodes": ("Linecode_ID", "Phases", "r1", "x1", "b1", "r0", "x0", "b0",
-                  "Units", "Ampacity1", "Ampacity2"),
-    "lines": ("Line_Number", "Start_Node", "Start_Node_Phase", "End_Node",
-              "End_Node_Phase", "Phases", "Length", "Units", "Linecode",
-              "Element_Name"),
-    "mv_net_txs": ("Substation_ID", "Bus1", "Bus2", "Connection_Primary",
-                   "Connection_Secondary", "kvs_primary", "kvs_secondary",
-                   "kvas_primary", "kvas_secondary", "xhl", "loadloss",
-                   "noloadloss", "wdg1_numtaps", "wdg1_tap", "wdg1_maxtap",
-                   "wdg1_mintap"),
-    "lvtx": ("Substation_ID", "Bus1", "Connection_Primary",
-             "Connection_Secondary", "kvs_primary", "kvs_secondary",
-             "kvas_primary", "kvas_secondary", "xhl", "loadloss", "noloadloss",
-             "wdg1_numtaps", "wdg1_tap", "wdg1_maxtap", "wdg1_mintap",
-             "Conn_Type"),
-    "lv_lines": ("line_name", "bus1", "bus2", "phases", "length", "units",
-                 "linecode"),
-    "lv_loads": ("load_name", "phases", "bus1", "pf", "kv"),
-}
-OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "buscoords": ("Node_ID", "NodeStartX", "NodeStartY"),
-}
-LV_SHEETS = ("linecodes", "lvtx", "lv_lines", "lv_loads")
-MVLV_SHEETS = tuple(REQUIRED_COLUMNS)
-
-
-class WorkbookError(OEError, ValueError):
-    """The workbook lacks a sheet or column, or its data are inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -116,225 +77,9 @@ class LvNetwork:
     loads: pd.DataFrame
 
 
-# --------------------------------------------------------------------------
-# Reading and validation
-# --------------------------------------------------------------------------
-
-def read_workbook(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Read every sheet of an MV-LV workbook and check the required ones.
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.xlsx`` file.
-
-    Returns
-    -------
-    dict of str to pandas.DataFrame
-        One table per sheet, keyed by sheet name.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    WorkbookError
-        (a ``ValueError``) if the file is not a readable workbook, or a
-        required sheet or column is missing; the message names the file, the
-        sheet and the column.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MV-LV workbook not found: {path}")
-    try:
-        tables = pd.read_excel(path, sheet_name=None, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises several unrelated types
-        raise WorkbookError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
-    check_tables(tables, MVLV_SHEETS, source=str(path))
-    return tables
-
-
-def check_tables(tables: dict[str, pd.DataFrame], sheets: Iterable[str],
-                 source: str = "workbook") -> None:
-    """Raise :class:`WorkbookError` if a sheet or one of its columns is missing.
-
-    Parameters
-    ----------
-    tables : dict of str to pandas.DataFrame
-        Tables keyed by sheet name.
-    sheets : iterable of str
-        Required sheets (keys of :data:`REQUIRED_COLUMNS`).  Optional sheets
-        that are present are checked too.
-    source : str
-        Name of the file or object, used in messages.
-    """
-    wanted = {s: REQUIRED_COLUMNS[s] for s in sheets}
-    for sheet, columns in wanted.items():
-        if sheet not in tables:
-            raise WorkbookError(
-                f"{source}: missing sheet '{sheet}' (sheets found: {', '.join(tables)})")
-    wanted.update({s: c for s, c in OPTIONAL_COLUMNS.items() if s in tables})
-    for sheet, columns in wanted.items():
-        missing = [c for c in columns if c not in tables[sheet].columns]
-        if missing:
-            raise WorkbookError(
-                f"{source}: sheet '{sheet}' is missing column(s) "
-                + ", ".join(f"'{c}'" for c in missing))
-
-
-# --------------------------------------------------------------------------
-# Small formatting helpers
-# --------------------------------------------------------------------------
-
-def _num(value: object) -> str:
-    """Format a number for OpenDSS (10 significant digits, no trailing .0)."""
-    return format(float(value), ".10g")
-
-
-def _ident(value: object) -> str:
-    """Format an id read from Excel (``8.0`` becomes ``"8"``)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def _safe(name: str) -> str:
     """Lower-case ``name`` and replace characters OpenDSS names dislike."""
     return re.sub(r"[^a-z0-9_-]+", "_", name.strip().lower()).strip("_")
-
-
-def _bare(bus: str) -> str:
-    """Bus name without its node suffix (``"b.1.2"`` becomes ``"b"``)."""
-    return str(bus).split(".", 1)[0].strip().lower()
-
-
-def mv_bus(node: object) -> str:
-    """OpenDSS bus name of MV node ``node``."""
-    return f"mv_f0_n{_ident(node)}".lower()
-
-
-def lv_busbar(index: int) -> str:
-    """OpenDSS bus name of the LV busbar of the transformer in ``lvtx`` row ``index``."""
-    return f"mv_f0_lv{index}_busbar"
-
-
-def _nodes(phases: int) -> str:
-    return "." + ".".join(str(p) for p in range(1, int(phases) + 1))
-
-
-def _enabled(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose optional ``enabled`` column is empty or true."""
-    if "enabled" not in df.columns:
-        return df
-    flag = df["enabled"]
-    off = flag.notna() & flag.astype(str).str.strip().str.lower().isin(
-        ["0", "0.0", "false", "no", "n"])
-    return df[~off]
-
-
-def _mv_lines(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    lines = tables["lines"]
-    keep = lines["Element_Name"].astype(str).str.strip().str.lower() != "delete"
-    return lines[keep]
-
-
-# --------------------------------------------------------------------------
-# OpenDSS commands
-# --------------------------------------------------------------------------
-
-def linecode_command(row: pd.Series) -> str:
-    """``New LineCode`` for a ``linecodes`` row (named ``lc_<Linecode_ID>``).
-
-    ``normamps`` is ``Ampacity1``; ``emergamps`` the larger of both ratings.
-    """
-    norm = float(row["Ampacity1"])
-    emerg = max(norm, float(row["Ampacity2"])) if pd.notna(row["Ampacity2"]) else norm
-    return (f"New LineCode.lc_{_ident(row['Linecode_ID'])} nphases={int(row['Phases'])} "
-            f"r1={_num(row['r1'])} x1={_num(row['x1'])} r0={_num(row['r0'])} "
-            f"x0={_num(row['x0'])} b1={_num(row['b1'])} b0={_num(row['b0'])} "
-            f"units={str(row['Units']).strip()} normamps={_num(norm)} emergamps={_num(emerg)}")
-
-
-def transformer_command(name: str, row: pd.Series, hv_bus: str, lv_bus: str) -> str:
-    """``New Transformer`` (3-phase, 2 windings) for an ``lvtx``/``mv_net_txs`` row."""
-    return (f"New Transformer.{name} phases=3 windings=2 buses=[{hv_bus} {lv_bus}] "
-            f"conns=[{row['Connection_Primary']} {row['Connection_Secondary']}] "
-            f"kVs=[{_num(row['kvs_primary'])} {_num(row['kvs_secondary'])}] "
-            f"kVAs=[{_num(row['kvas_primary'])} {_num(row['kvas_secondary'])}] "
-            f"XHL={_num(row['xhl'])} %loadloss={_num(row['loadloss'])} "
-            f"%noloadloss={_num(row['noloadloss'])} wdg=1 "
-            f"numtaps={int(row['wdg1_numtaps'])} maxtap={_num(row['wdg1_maxtap'])} "
-            f"mintap={_num(row['wdg1_mintap'])} tap={_num(row['wdg1_tap'])}")
-
-
-def lv_line_command(row: pd.Series) -> str:
-    """``New Line`` for an ``lv_lines`` row (nodes 1..phases at both ends)."""
-    nodes = _nodes(row["phases"])
-    return (f"New Line.{str(row['line_name']).strip()} bus1={_bare(row['bus1'])}{nodes} "
-            f"bus2={_bare(row['bus2'])}{nodes} phases={int(row['phases'])} "
-            f"linecode={str(row['linecode']).strip()} length={_num(row['length'])} "
-            f"units={str(row['units']).strip()}")
-
-
-def mv_line_command(row: pd.Series) -> str:
-    """``New Line`` (named ``mv_f0_l<Line_Number>``) for a ``lines`` row."""
-    phases = int(row["Phases"])
-    return (f"New Line.mv_f0_l{_ident(row['Line_Number'])} "
-            f"bus1={mv_bus(row['Start_Node'])}.{_ident(row['Start_Node_Phase'])} "
-            f"bus2={mv_bus(row['End_Node'])}.{_ident(row['End_Node_Phase'])} "
-            f"phases={phases} linecode=lc_{_ident(row['Linecode'])}-{phases}ph "
-            f"length={_num(row['Length'])} units={str(row['Units']).strip()}")
-
-
-def load_command(row: pd.Series, kw: float = 1.0) -> str:
-    """``New Load`` (wye, constant power, ``kw`` kW) for an ``lv_loads`` row."""
-    return (f"New Load.{str(row['load_name']).strip()} bus1={str(row['bus1']).strip()} "
-            f"phases={int(row['phases'])} conn=wye kV={_num(row['kv'])} kW={_num(kw)} "
-            f"pf={_num(row['pf'])} model=1 vminpu={LOAD_VMIN_PU} vmaxpu={LOAD_VMAX_PU} "
-            "status=variable")
-
-
-def master_text(circuit: str, source_bus: str, source_kv: float,
-                redirects: Sequence[str], voltage_bases_kv: Sequence[float],
-                extra: Sequence[str] = ()) -> str:
-    """Text of a ``master.dss`` with a stiff 1.0 pu source at ``source_bus``.
-
-    Parameters
-    ----------
-    circuit : str
-        Circuit name.
-    source_bus : str
-        Bus of the Thevenin source (the transformer primary).
-    source_kv : float
-        Source base voltage, kV line-line.
-    redirects : sequence of str
-        Files redirected, in order.
-    voltage_bases_kv : sequence of float
-        Voltage bases, kV line-line.
-    extra : sequence of str
-        Commands appended after ``CalcVoltageBases``.
-    """
-    bases = ", ".join(_num(v) for v in voltage_bases_kv)
-    lines = [
-        "! Generated by oe_opt.importers.mvlv_xlsx; regenerate rather than edit.",
-        f"! Source: stiff {_num(source_kv)} kV, 1.0 pu Thevenin source "
-        f"({_num(SOURCE_MVASC)} MVA short-circuit level).",
-        "Clear",
-        f"Set DefaultBaseFrequency={FREQUENCY_HZ}",
-        f"New Circuit.{circuit} bus1={source_bus} basekv={_num(source_kv)} pu=1.0 "
-        f"angle=0 frequency={FREQUENCY_HZ} phases=3 "
-        f"MVAsc3={_num(SOURCE_MVASC)} MVAsc1={_num(SOURCE_MVASC)}",
-        *(f"Redirect {name}" for name in redirects),
-        f"Set VoltageBases=[{bases}]",
-        "CalcVoltageBases",
-        *extra,
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _write(folder: Path, files: dict[str, list[str]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, commands in files.items():
-        (folder / name).write_text("\n".join(commands) + "\n")
 
 
 # --------------------------------------------------------------------------
@@ -382,9 +127,9 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
     check_tables(tables, LV_SHEETS, source="tables")
     lvtx = tables["lvtx"].reset_index(drop=True)
     _check_three_phase(lvtx)
-    lines = _enabled(tables["lv_lines"])
+    lines = enabled_rows(tables["lv_lines"])
     loads = tables["lv_loads"]
-    bus1, bus2 = lines["bus1"].map(_bare), lines["bus2"].map(_bare)
+    bus1, bus2 = lines["bus1"].map(bare_bus), lines["bus2"].map(bare_bus)
     adjacency: dict[str, list[str]] = {}
     for a, b in zip(bus1, bus2):
         adjacency.setdefault(a, []).append(b)
@@ -398,7 +143,7 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
                     f"lvtx rows {owner[bus]} and {i}")
             owner[bus] = i
     line_owner = bus1.map(owner)
-    load_owner = loads["bus1"].map(_bare).map(owner)
+    load_owner = loads["bus1"].map(bare_bus).map(owner)
     for sheet, table, col, own in (("lv_lines", lines, "line_name", line_owner),
                                    ("lv_loads", loads, "load_name", load_owner)):
         orphans = table.loc[own.isna(), col].astype(str).tolist()
@@ -416,7 +161,7 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
 
 def _used_linecodes(tables: dict[str, pd.DataFrame], names: set[str]) -> list[str]:
     codes = tables["linecodes"]
-    ids = codes["Linecode_ID"].map(_ident)
+    ids = codes["Linecode_ID"].map(ident)
     known = set("lc_" + ids.str.lower())
     missing = sorted(n for n in names if n.lower() not in known)
     if missing:
@@ -429,6 +174,12 @@ def _used_linecodes(tables: dict[str, pd.DataFrame], names: set[str]) -> list[st
 # --------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------
+
+def _write(folder: Path, files: dict[str, list[str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, commands in files.items():
+        (folder / name).write_text("\n".join(commands) + "\n")
+
 
 def write_lv_network(tables: dict[str, pd.DataFrame], net: LvNetwork,
                      out_dir: str | Path, lv_base_kv: float = LV_BASE_KV) -> Path:
@@ -509,7 +260,7 @@ def _buscoords(tables: dict[str, pd.DataFrame]) -> list[str]:
     coords = tables.get("buscoords")
     if coords is None:
         return []
-    return [f"{mv_bus(r['Node_ID'])}, {_num(r['NodeStartX'])}, {_num(r['NodeStartY'])}"
+    return [f"{mv_bus(r['Node_ID'])}, {num(r['NodeStartX'])}, {num(r['NodeStartY'])}"
             for _, r in coords.iterrows()]
 
 
@@ -548,9 +299,9 @@ def write_mv_lv_network(tables: dict[str, pd.DataFrame], out_dir: str | Path,
         raise WorkbookError(
             f"sheet 'mv_net_txs': expected one source bus, found {sorted(source_buses)}")
     source_bus = source_buses.pop()
-    mv_lines = _mv_lines(tables)
+    mv_lines = mv_line_rows(tables)
     lv_lines = pd.concat([n.lines for n in nets])
-    names = {f"lc_{_ident(c)}-{int(p)}ph" for c, p in zip(mv_lines["Linecode"], mv_lines["Phases"])}
+    names = {f"lc_{ident(c)}-{int(p)}ph" for c, p in zip(mv_lines["Linecode"], mv_lines["Phases"])}
     names |= set(lv_lines["linecode"].astype(str).str.strip())
     transformers = [transformer_command(_safe(str(r["Substation_ID"])), r, source_bus,
                                         mv_bus(r["Bus2"])) for _, r in mvtx.iterrows()]
