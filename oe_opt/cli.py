@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .errors import OEError
+from .errors import OEError, StudyError
 from .study import Study, load_study
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +52,15 @@ def main() -> None:
 @main.command()
 @click.argument("study", required=False)
 @click.option("--method", type=str, default=None,
-              help="step | bisect | lp | alloc (default: the study's [envelope] method).")
+              help="step | bisect | lp | alloc | heuristic (default: the study's [envelope] method).")
 @click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
 @click.option("--days", type=str, default=None,
               help="Many days, numbered 1..N as days of the data (1 = first day; --days 221 is "
                    "--day 220): 1-365, 1,32,60, 200-210,300 or all. One Parquet file per day; "
                    "rerunning resumes.")
 @click.option("--allocation", type=str, default=None,
-              help="equal | proportional | max_total | maxmin | log_fair (per-customer LP).")
+              help="equal | proportional | max_total | maxmin | log_fair: per-customer LP "
+                   "(implies --method alloc).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask) for --days.")
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -68,6 +69,12 @@ def run(study: str | None, method: str | None, day: int | None, days: str | None
         allocation: str | None, workers: int | None, scheduler: str | None, out: str | None) -> None:
     """Compute the operating envelopes of STUDY (default models/tutorial.toml)."""
     try:
+        if allocation is not None:
+            if method is None:
+                method = "alloc"
+            elif method != "alloc":
+                raise StudyError(f"--allocation {allocation} applies to --method alloc (the "
+                                 f"per-customer LP), not to --method {method}")
         st = open_study(study, day, method).with_allocation(allocation)
         if days is not None or workers is not None or scheduler is not None:
             from .batch import run_days_cli

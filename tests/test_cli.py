@@ -93,3 +93,16 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case)
 def test_missing_study_file(tmp_path):
     r = CliRunner().invoke(main, ["run", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "study file not found" in r.output
+
+
+def test_allocation_option_runs_the_per_customer_lp(tmp_path, write_study):
+    out = tmp_path / "out"
+    r = run(["run", str(write_study({"envelope": {"directions": ["export"]}})), "--allocation",
+             "max_total", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = pd.read_csv(out / "envelopes.csv")
+    assert (env.method == "alloc").all() and env.verified.all()
+    r = CliRunner().invoke(main, ["run", str(write_study()), "--method", "step", "--allocation",
+                                  "maxmin", "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2 and "--allocation maxmin applies to --method alloc" in r.output
+    assert not (tmp_path / "o2").exists()
