@@ -7,13 +7,15 @@ linearisation (period, direction, iteration).  Its variables and rows::
     t     >= t_min          common level (equal allocation, maxmin)
     lam   >= 0              scale of proportional allocation
     z_i   free              piecewise-linear log(x_i) (log_fair)
+    dp_i, dm_i >= 0         distance above / below the anchor (tie-break)
 
     lim_k :  sum_i A_ki x_i <= b_k              linearised network limits (k < n_constraints)
     tie_i :  tie_lo <= x_i - t <= tie_hi        = 0: equal;  >= 0: maxmin;  free: off
     prop_i:  prop_lo <= x_i - w_i lam <= prop_hi = 0: proportional;  free: off
     cut_ip:  z_i - x_i / a_ip <= log(a_ip) - 1   tangents of log at breakpoints a_ip
+    anc_i :  anc_lo <= x_i - dp_i + dm_i <= anc_hi   = anchor_i: tie-break on;  free: off
 
-    maximise  c_x . x + c_t t + c_lam lam + c_z . z
+    maximise  c_x . x + c_t t + c_lam lam + c_z . z - c_d sum(dp + dm)
 
 API (for the allocation objectives and anyone adding new ones)
 --------------------------------------------------------------
@@ -39,6 +41,13 @@ API (for the allocation objectives and anyone adding new ones)
     ``solve_log_fair`` maximises sum(z_i) with z_i below the tangents of
     log(x_i) at geometric breakpoints from cap_i/1000 to cap_i (set your own
     with ``set_log_breakpoints``).
+``lp.set_anchor(x0, weight)``
+    Tie-break kept through every solve until changed (``set_anchor(None)``):
+    among (nearly) equally good solutions the one closest to ``x0`` (kW) in
+    the 1-norm, by subtracting ``weight * sum|x_i - x0_i|`` from the
+    objective (``weight`` per kW, far below the objective's own rates, so
+    only ties and near-ties are decided by it; reported objectives include
+    the term).
 Generic hook (what the named objectives are made of):
     ``lp.set_tie(None | "equal" | "min")``, ``lp.set_proportional(weights | None)``,
     ``lp.set_cuts(on)`` (log tangent cuts; off by default, their rows free),
@@ -171,11 +180,16 @@ def build_model(n_customers: int, n_constraints: int, n_breakpoints: int):
     m.cz = pyo.Param(m.I, initialize=0.0, **par)
     m.ct = pyo.Param(initialize=0.0, **par)
     m.clam = pyo.Param(initialize=0.0, **par)
+    m.anc_lo = pyo.Param(m.I, initialize=-BIG, **par)
+    m.anc_hi = pyo.Param(m.I, initialize=BIG, **par)
+    m.cd = pyo.Param(initialize=0.0, **par)
 
     m.x = pyo.Var(m.I, bounds=lambda mm, i: (mm.x_lo[i], mm.x_hi[i]))
     m.t = pyo.Var(bounds=(m.t_min, None))
     m.lam = pyo.Var(bounds=(0.0, None))
     m.z = pyo.Var(m.I)
+    m.dp = pyo.Var(m.I, bounds=(0.0, None))
+    m.dm = pyo.Var(m.I, bounds=(0.0, None))
 
     m.tie = pyo.Constraint(m.I, rule=lambda mm, i: pyo.inequality(
         mm.tie_lo[i], mm.x[i] - mm.t, mm.tie_hi[i]))
@@ -184,9 +198,12 @@ def build_model(n_customers: int, n_constraints: int, n_breakpoints: int):
     m.cut = pyo.Constraint(m.I, m.P, rule=lambda mm, i, p:
                            mm.z[i] - mm.x[i] / mm.bp[i, p] <= pyo.log(mm.bp[i, p]) - 1.0
                            + mm.cut_off)
+    m.anc = pyo.Constraint(m.I, rule=lambda mm, i: pyo.inequality(
+        mm.anc_lo[i], mm.x[i] - mm.dp[i] + mm.dm[i], mm.anc_hi[i]))
     m.lim = pyo.Constraint(m.K, rule=lambda mm, k:
                            sum(mm.A[k, i] * mm.x[i] for i in mm.I) <= mm.b[k])
-    m.obj = pyo.Objective(expr=sum(m.cx[i] * m.x[i] + m.cz[i] * m.z[i] for i in m.I)
+    m.obj = pyo.Objective(expr=sum(m.cx[i] * m.x[i] + m.cz[i] * m.z[i]
+                              - m.cd * (m.dp[i] + m.dm[i]) for i in m.I)
                           + m.ct * m.t + m.clam * m.lam, sense=pyo.maximize)
     return m
 
@@ -304,6 +321,7 @@ class EnvelopeLP:
         self._cuts_on = False
         self._bp_auto_caps: np.ndarray | None = None
         self._cost = dict(x=np.zeros(n), t=0.0, lam=0.0, z=np.zeros(n))
+        self._anchor: tuple[np.ndarray, float] | None = None
         self._t_min = 0.0
         self.n_solves = 0
         if backend == "highspy":
@@ -321,6 +339,9 @@ class EnvelopeLP:
         self._col_x = np.array([cols[m.x[i]] for i in m.I], dtype=np.int32)
         self._col_z = np.array([cols[m.z[i]] for i in m.I], dtype=np.int32)
         self._col_t, self._col_lam = cols[m.t], cols[m.lam]
+        self._col_d = np.array([cols[m.dp[i]] for i in m.I] + [cols[m.dm[i]] for i in m.I],
+                               dtype=np.int32)
+        self._row_anc = np.array([rows[m.anc[i]] for i in m.I], dtype=np.int32)
         self._row_tie = np.array([rows[m.tie[i]] for i in m.I], dtype=np.int32)
         self._row_prop = np.array([rows[m.prop[i]] for i in m.I], dtype=np.int32)
         self._row_cut = np.array([[rows[m.cut[i, p]] for p in m.P] for i in m.I], dtype=np.int32)
@@ -537,19 +558,51 @@ class EnvelopeLP:
         if all(np.array_equal(new[k], self._cost[k]) for k in new):
             return
         self._cost = new
+        self._push_costs()
+
+    def _push_costs(self) -> None:
+        c = self._cost
+        cd = 0.0 if self._anchor is None else self._anchor[1]
         if self.backend == "highspy":
             cost = np.zeros(self._ncol)
-            cost[self._col_x] = cx
-            cost[self._col_z] = cz
-            cost[self._col_t] = t
-            cost[self._col_lam] = lam
+            cost[self._col_x] = c["x"]
+            cost[self._col_z] = c["z"]
+            cost[self._col_t] = c["t"]
+            cost[self._col_lam] = c["lam"]
+            cost[self._col_d] = -cd
             self._h.changeColsCost(self._ncol, np.arange(self._ncol, dtype=np.int32), cost)
         else:
             m = self.model
-            m.cx.store_values({i: float(v) for i, v in enumerate(cx)})
-            m.cz.store_values({i: float(v) for i, v in enumerate(cz)})
-            m.ct.set_value(float(t))
-            m.clam.set_value(float(lam))
+            m.cx.store_values({i: float(v) for i, v in enumerate(c["x"])})
+            m.cz.store_values({i: float(v) for i, v in enumerate(c["z"])})
+            m.ct.set_value(float(c["t"]))
+            m.clam.set_value(float(c["lam"]))
+            m.cd.set_value(float(cd))
+
+    def set_anchor(self, x0: np.ndarray | None, weight: float = 1e-5) -> None:
+        """Tie-break towards `x0` (kW): subtract ``weight * sum|x_i - x0_i|`` from the
+        objective (``weight`` per kW, >= 0); None switches it off.  Kept until changed."""
+        if x0 is None:
+            new = None
+        else:
+            if weight < 0:
+                raise ValueError("anchor weight must be >= 0")
+            new = (np.broadcast_to(np.asarray(x0, dtype=float), (self.n,)).copy(), float(weight))
+        old = self._anchor
+        if (new is None and old is None) or (new is not None and old is not None and
+                                             np.array_equal(new[0], old[0]) and new[1] == old[1]):
+            return
+        self._anchor = new
+        lo = np.full(self.n, -BIG) if new is None else new[0]
+        hi = np.full(self.n, BIG) if new is None else new[0]
+        if self.backend == "highspy":
+            self._h.changeRowsBounds(self.n, self._row_anc, np.where(lo <= -BIG, -np.inf, lo),
+                                     np.where(hi >= BIG, np.inf, hi))
+        else:
+            self.model.anc_lo.store_values({i: float(v) for i, v in enumerate(lo)})
+            self.model.anc_hi.store_values({i: float(v) for i, v in enumerate(hi)})
+        if (0.0 if old is None else old[1]) != (0.0 if new is None else new[1]):
+            self._push_costs()
 
     def sync_pyomo(self) -> None:
         """Write the current data into the Pyomo model's Params (the highspy backend
@@ -570,6 +623,11 @@ class EnvelopeLP:
         m.cz.store_values({i: float(v) for i, v in enumerate(self._cost["z"])})
         m.ct.set_value(self._cost["t"])
         m.clam.set_value(self._cost["lam"])
+        lo, hi = ((np.full(self.n, -BIG), np.full(self.n, BIG)) if self._anchor is None
+                  else (self._anchor[0], self._anchor[0]))
+        m.anc_lo.store_values({i: float(v) for i, v in enumerate(lo)})
+        m.anc_hi.store_values({i: float(v) for i, v in enumerate(hi)})
+        m.cd.set_value(0.0 if self._anchor is None else self._anchor[1])
 
     # ------------------------------------------------------------- solving
     def solve(self) -> LPSolution:

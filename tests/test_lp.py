@@ -159,3 +159,37 @@ def test_extra_rows_are_kept_through_updates(backend):
     assert lp.solve_max_total().x.sum() <= 5.0 + 1e-7
     with pytest.raises(ValueError):
         lp.set_extra_rows(np.ones((3, 6)), np.ones(3))
+
+
+@pytest.mark.parametrize("backend", ["highspy", "appsi"])
+def test_anchor_breaks_ties_towards_the_given_point(backend):
+    """Two customers with the same effect on one limit: every split of 10 kW is a max_total
+    optimum.  The anchor picks the split closest to it; a real gain still beats it; off again,
+    the LP is the plain one."""
+    lp = EnvelopeLP(2, 3, backend=backend)
+    caps = np.array([8.0, 8.0])
+    lp.update(np.array([[1.0, 1.0]]), np.array([10.0]), caps)
+    for anchor in ([3.0, 7.0], [7.5, 2.5]):                  # optimal splits: kept as they are
+        lp.set_anchor(np.array(anchor), 1e-5)
+        sol = lp.solve_max_total()
+        assert sol.ok and np.allclose(sol.x, anchor, atol=1e-7)
+        assert np.isclose(sol.objective, 10.0, atol=1e-9)
+    lp.set_anchor(np.array([1.0, 2.0]), 1e-5)                 # inside: the closest optimum
+    sol = lp.solve_max_total()
+    assert np.isclose(sol.x.sum(), 10.0) and np.all(sol.x >= np.array([1.0, 2.0]) - 1e-9)
+    assert np.isclose(sol.objective, 10.0 - 1e-5 * 7.0, atol=1e-9)
+    # 0.1 % more current per kW for the second customer: curtailing it gains ~1e-3 per kW moved
+    lp.update(np.array([[1.0, 1.001]]), np.array([10.0]), caps)
+    lp.set_anchor(np.array([2.0, 7.99]), 1e-5)
+    sol = lp.solve_max_total()
+    assert np.allclose(sol.x, [8.0, 2.0 / 1.001], atol=1e-7)
+    # maxmin: the largest minimum first, the anchor decides among the rest
+    lp.update(np.array([[1.0, 1.0]]), np.array([10.0]), caps)
+    lp.set_anchor(np.array([5.0, 5.0]), 1e-5)
+    sol = lp.solve_maxmin()
+    assert np.allclose(sol.x, [5.0, 5.0], atol=1e-7)
+    lp.set_anchor(None)
+    sol = lp.solve_max_total()
+    assert np.isclose(sol.objective, 10.0) and np.isclose(sol.x.sum(), 10.0)
+    with pytest.raises(ValueError):
+        lp.set_anchor(np.zeros(2), -1.0)
