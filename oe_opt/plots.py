@@ -34,11 +34,14 @@ def plot_envelopes(envelopes: pd.DataFrame, path: str | Path, title: str = "") -
         wide = g.pivot_table(index="period", columns="customer", values="oe_kw", dropna=False)
         x = wide.index.to_numpy()
         mean = sign * wide.mean(axis=1).to_numpy()
-        if wide.shape[1] > 1 and not np.allclose(wide.min(axis=1), wide.max(axis=1), equal_nan=True):
+        per_customer = wide.shape[1] > 1 and not np.allclose(wide.min(axis=1), wide.max(axis=1),
+                                                             equal_nan=True)
+        if per_customer:
             for col in wide.columns:
                 ax.plot(x, sign * wide[col].to_numpy(), lw=0.6, alpha=0.5, color=colours[direction])
         ax.fill_between(x, np.nan_to_num(mean), alpha=0.3, color=colours[direction], step=None)
-        ax.plot(x, mean, lw=2, color=colours[direction], label=f"OE {direction}s")
+        label = f"OE {direction}s" + (" (mean; thin: each customer)" if per_customer else "")
+        ax.plot(x, mean, lw=2, color=colours[direction], label=label)
         bad = g[g.status == "infeasible"]["period"].unique()
         if len(bad):
             ax.plot(bad, np.zeros(len(bad)), "x", color="red", ms=8,
