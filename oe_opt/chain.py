@@ -16,6 +16,7 @@ import pandas as pd
 from .case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
 from .errors import StudyError
 from .evaluator import PowerFlowEvaluator
+from .fairness import energy_kwh
 from .methods import get_method
 from .network import DssNetwork
 from .search import INFEASIBLE, SearchResult
@@ -153,7 +154,7 @@ def summarise(envelopes: pd.DataFrame, period_hours: float = 0.5) -> pd.DataFram
             "direction": d, "periods": len(g), "infeasible": int((g.status == INFEASIBLE).sum()),
             "at_cap": int((g.status == "at_cap").sum()),
             "mean_oe_kw": g.oe_kw.mean(), "min_oe_kw": g.oe_kw.min(), "max_oe_kw": g.oe_kw.max(),
-            "energy_kwh": float(np.nansum(g.oe_kw) * period_hours),
+            "energy_kwh": energy_kwh(g.oe_kw, period_hours),
             "n_powerflows": int(g.n_powerflows.sum()), "seconds": float(g.seconds.sum()),
             "all_verified": bool(g.verified.all()),
             "most_binding": limited.binding.mode().iat[0] if len(limited) else "cap",

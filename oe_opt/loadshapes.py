@@ -29,6 +29,7 @@ import numpy as np
 
 from .errors import NetworkError, ProfileError, StudyError
 from .network import DssNetwork
+from .profiles import period_labels
 
 #: OpenDSS ``Loads.Status`` value of ``status=fixed`` (no load multipliers apply)
 LOAD_STATUS_FIXED = 1
@@ -231,15 +232,6 @@ def read_network_profiles(net: DssNetwork) -> NetworkProfiles:
     return prof
 
 
-def period_times(n_periods: int, period_hours: float) -> list[str]:
-    """``HH:MM`` start of each period of `period_hours` hours from midnight."""
-    out = []
-    for i in range(n_periods):
-        minutes = int(round(i * period_hours * 60))
-        out.append(f"{minutes // 60 % 24:02d}:{minutes % 60:02d}")
-    return out
-
-
 def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
                                 day: int | None = None):
     """Build a :class:`~oe_opt.case.DayCase` from the network's own loadshapes.
@@ -289,7 +281,7 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
         src = read_source_table(study.network.source_pu_table, n, day)
     elif study.network.source_pu is not None:
         src = np.full(n, study.network.source_pu)
-    return DayCase(day=day, times=period_times(n, prof.period_hours), flex_names=flex,
+    return DayCase(day=day, times=period_labels(n, prof.period_hours), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,

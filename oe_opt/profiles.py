@@ -217,7 +217,19 @@ def reactive_kvar(p_kw: np.ndarray, pf: float) -> np.ndarray:
     return np.asarray(p_kw) * math.tan(math.acos(pf))
 
 
-def period_labels(n_periods: int) -> list[str]:
-    """Clock times ``HH:MM`` of the start of each of `n_periods` equal periods in a day."""
-    minutes = 24 * 60 / n_periods
-    return [f"{int(i * minutes) // 60:02d}:{int(i * minutes) % 60:02d}" for i in range(n_periods)]
+def period_labels(n_periods: int, period_hours: float | None = None) -> list[str]:
+    """Clock times ``HH:MM`` of the start of each of `n_periods` periods from midnight.
+
+    Parameters
+    ----------
+    n_periods : int
+        Number of periods.
+    period_hours : float, optional
+        Length of a period (h); default ``24 / n_periods`` (one day).
+    """
+    hours = 24.0 / n_periods if period_hours is None else period_hours
+    labels = []
+    for i in range(n_periods):
+        minutes = int(round(i * hours * 60))
+        labels.append(f"{minutes // 60 % 24:02d}:{minutes % 60:02d}")
+    return labels
