@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
 import pytest
+from dss import DSS
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seed"
@@ -65,3 +67,19 @@ def write_study(tmp_path):
         return path
 
     return _write
+
+
+def compile_and_solve(master: Path):
+    """Compile and solve ``master`` on the default engine; return the active circuit.
+
+    OpenDSS's Compile changes the working folder; it is restored.
+    """
+    cwd = os.getcwd()
+    try:
+        DSS.Text.Command = f'Compile "{master}"'
+        DSS.ActiveCircuit.Solution.Solve()
+    finally:
+        os.chdir(cwd)
+    circuit = DSS.ActiveCircuit
+    assert circuit.Solution.Converged, master
+    return circuit

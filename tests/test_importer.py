@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from dss import DSS
+
+from conftest import compile_and_solve as solve
 
 from oe_opt.importers import import_network, read_workbook, write_lv_networks
 from oe_opt.importers.mvlv_xlsx import (
@@ -114,19 +115,6 @@ def small_xlsx(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------
 # OpenDSS helpers
 # --------------------------------------------------------------------------
-
-def solve(master: Path):
-    """Compile and solve ``master``; return the active circuit (cwd is restored)."""
-    cwd = os.getcwd()
-    try:
-        DSS.Text.Command = f'Compile "{master}"'
-        DSS.ActiveCircuit.Solution.Solve()
-    finally:
-        os.chdir(cwd)
-    circuit = DSS.ActiveCircuit
-    assert circuit.Solution.Converged, master
-    return circuit
-
 
 def node_voltages_pu(circuit) -> dict[str, float]:
     return dict(zip((n.lower() for n in circuit.AllNodeNames), circuit.AllBusVmagPu))

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from dss import DSS
+
+from conftest import compile_and_solve as solve
 
 from networks.synthetic import main, transformer_kva, write_synthetic_feeder
-
-
-def solve(master: Path):
-    """Compile and solve ``master``; return the active circuit (cwd is restored)."""
-    cwd = os.getcwd()
-    try:
-        DSS.Text.Command = f'Compile "{master}"'
-        DSS.ActiveCircuit.Solution.Solve()
-    finally:
-        os.chdir(cwd)
-    circuit = DSS.ActiveCircuit
-    assert circuit.Solution.Converged, master
-    return circuit
 
 
 def load_phases_and_voltages(circuit) -> tuple[list[int], list[float]]:
