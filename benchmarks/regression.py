@@ -1,0 +1,105 @@
+"""Envelopes of every method on the three shipped studies, against stored results.
+
+The restructure of issue 8 must not change a number.  This script runs every
+method (``step``, ``bisect``, ``lp``, ``heuristic`` and ``alloc`` with every
+allocation objective) on one day of ``models/tutorial.toml``,
+``models/second.toml`` and ``models/unequal_der.toml`` and either stores the
+envelopes (``--record``) or compares them with the stored ones (default):
+the largest difference per study and method is printed, saved to
+``benchmarks/results/regression.{json,md}``, and the script exits 1 if any
+envelope differs by more than ``--tol-kw`` (default 1e-9 kW) or a status or
+binding constraint changed.
+
+    .venv/bin/python benchmarks/regression.py            # compare (~1 min)
+    .venv/bin/python benchmarks/regression.py --record   # store new reference envelopes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+REFERENCE = RESULTS / "regression_reference.csv.gz"
+STUDIES = ("tutorial", "second", "unequal_der")
+CASES = [("step", None), ("bisect", None), ("lp", None), ("heuristic", None)] + [
+    ("alloc", a) for a in ("equal", "proportional", "max_total", "maxmin", "log_fair")]
+KEY = ["study", "case", "period", "direction", "customer"]
+
+
+def run_all(studies=STUDIES) -> pd.DataFrame:
+    """Envelopes of every case on every study (one compiled network per study)."""
+    from oe_opt.runs.day import Session, run_day
+    from oe_opt.study import load_study
+
+    frames = []
+    for name in studies:
+        st = load_study(ROOT / "models" / f"{name}.toml")
+        session = Session(st)
+        for method, allocation in CASES:
+            s = st.with_method(method).with_allocation(allocation)
+            t0 = time.perf_counter()
+            env = run_day(s, session=session, voltages=False).envelopes
+            print(f"{name:12s} {method:9s} {allocation or '':12s} {time.perf_counter() - t0:6.2f} s",
+                  flush=True)
+            frames.append(env.assign(study=name, case=f"{method}:{allocation or ''}")[
+                KEY + ["oe_kw", "status", "binding"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def compare(new: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
+    """Per study and case: largest |oe difference| (kW) and changed statuses/bindings."""
+    m = ref.merge(new, on=KEY, how="outer", suffixes=("_ref", "_new"), indicator=True)
+    m["diff_kw"] = (m.oe_kw_new - m.oe_kw_ref).abs()
+    both_nan = m.oe_kw_new.isna() & m.oe_kw_ref.isna()
+    m.loc[both_nan, "diff_kw"] = 0.0
+    m["diff_kw"] = m["diff_kw"].fillna(np.inf)
+    m["status_changed"] = m.status_new != m.status_ref
+    m["binding_changed"] = m.binding_new != m.binding_ref
+    m["missing"] = m["_merge"] != "both"
+    return m.groupby(["study", "case"], sort=False).agg(
+        max_diff_kw=("diff_kw", "max"), status_changed=("status_changed", "sum"),
+        binding_changed=("binding_changed", "sum"), missing=("missing", "sum"),
+        rows=("diff_kw", "size")).reset_index()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--record", action="store_true", help="store new reference envelopes")
+    ap.add_argument("--tol-kw", type=float, default=1e-9)
+    args = ap.parse_args(argv)
+    new = run_all()
+    if args.record:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        new.to_csv(REFERENCE, index=False, float_format="%.12g")
+        print(f"wrote {REFERENCE} ({len(new)} rows)")
+        return 0
+    ref = pd.read_csv(REFERENCE, keep_default_na=True)
+    table = compare(new, ref)
+    bad = ((table.max_diff_kw > args.tol_kw) | (table.status_changed > 0)
+           | (table.binding_changed > 0) | (table.missing > 0))
+    table["ok"] = ~bad
+    md = ["| study | case | rows | max diff kW | status changed | binding changed | missing | ok |",
+          "|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r.study} | {r.case} | {r.rows} | {r.max_diff_kw:.3g} | {r.status_changed} | "
+           f"{r.binding_changed} | {r.missing} | {'yes' if r.ok else 'NO'} |"
+           for r in table.itertuples()]
+    print("\n".join(md))
+    (RESULTS / "regression.md").write_text(
+        f"# Envelopes against the stored reference (tolerance {args.tol_kw:g} kW)\n\n"
+        + "\n".join(md) + "\n")
+    (RESULTS / "regression.json").write_text(json.dumps(
+        {"tol_kw": args.tol_kw, "cases": table.replace({np.inf: None}).to_dict("records")},
+        indent=1, default=float))
+    return 0 if not bad.any() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
