@@ -1,6 +1,6 @@
 """step vs bisect vs lp over many days (the ``oe-opt compare`` computation, repeated).
 
-For every day, :func:`oe_opt.compare.compare_methods` runs the three methods
+For every day, :func:`oe_opt.analysis.compare.compare_methods` runs the three methods
 on one compiled network; afterwards the ``lp`` day is timed again (warm:
 network compiled, LP built, sensitivities prepared) to measure the whole-day
 wall time after start-up.  Checked against the targets of issue 3:
@@ -46,8 +46,8 @@ import pandas as pd  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oe_opt.chain import Session, run_day  # noqa: E402
-from oe_opt.compare import compare_methods  # noqa: E402
+from oe_opt.runs.day import Session, run_day  # noqa: E402
+from oe_opt.analysis.compare import compare_methods  # noqa: E402
 from oe_opt.study import load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -2,7 +2,7 @@
 
 For the tutorial study, the linearised limits (A, b) of every period and
 direction at 0 kW are collected first (analytic sensitivities); then each
-backend of :class:`oe_opt.lp.EnvelopeLP` is timed on ``update(A, b) +
+backend of :class:`oe_opt.model.lp.EnvelopeLP` is timed on ``update(A, b) +
 solve``: with one equal-allocation variable (method ``lp``) and with one
 variable per flexible customer (method ``alloc``, equal and max_total
 objectives).  The optimal objective values of the two backends are compared.
@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oe_opt.chain import Session  # noqa: E402
-from oe_opt.evaluator import PowerFlowEvaluator, signed_kw  # noqa: E402
-from oe_opt.lp import EnvelopeLP  # noqa: E402
-from oe_opt.optimise import limit_rows, lp_rows, MARGIN_KW  # noqa: E402
-from oe_opt.sensitivity import SensitivityModel  # noqa: E402
+from oe_opt.runs.day import Session  # noqa: E402
+from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw  # noqa: E402
+from oe_opt.model.lp import EnvelopeLP  # noqa: E402
+from oe_opt.methods.slp import limit_rows, lp_rows, MARGIN_KW  # noqa: E402
+from oe_opt.model.sensitivity import SensitivityModel  # noqa: E402
 from oe_opt.study import load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     new = run_all()
     if args.record:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        new.to_csv(REFERENCE, index=False, float_format="%.12g")
+        new.to_csv(REFERENCE, index=False, float_format="%.17g")
         print(f"wrote {REFERENCE} ({len(new)} rows)")
         return 0
     ref = pd.read_csv(REFERENCE, keep_default_na=True)

@@ -51,12 +51,12 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from oe_opt.batch import run_days  # noqa: E402
-from oe_opt.chain import Session, run_day  # noqa: E402
-from oe_opt.methods import get_method  # noqa: E402
-from oe_opt.netset import network_study, run_networks  # noqa: E402
-from oe_opt.network import DssNetwork  # noqa: E402
-from oe_opt.parallel import warm_up  # noqa: E402
+from oe_opt.runs.batch import run_days  # noqa: E402
+from oe_opt.runs.day import Session, run_day  # noqa: E402
+from oe_opt.methods.registry import get_method  # noqa: E402
+from oe_opt.runs.netset import network_study, run_networks  # noqa: E402
+from oe_opt.network.opendss import DssNetwork  # noqa: E402
+from oe_opt.runs.parallel import warm_up  # noqa: E402
 from oe_opt.study import Study, load_study  # noqa: E402
 
 TUTORIAL = REPO / "models" / "tutorial.toml"
@@ -111,7 +111,7 @@ def powerflow_ms(net: DssNetwork, n: int = 50) -> float:
 def bench_customers(template: Study, sizes: list[int], methods: list[str], n_periods: int,
                     flexible: float) -> dict:
     """Time per period against the number of customers on synthetic feeders."""
-    from networks.synthetic import write_synthetic_feeder
+    from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
     rows = []
     for n in sizes:
@@ -188,7 +188,7 @@ def bench_hpk11(template: Study, workbook: Path, methods: list[str], workers: in
                 flexible: float, work: Path, max_networks: int | None) -> dict:
     """Every LV network of the HPK11 workbook, one day, per method."""
     try:
-        from oe_opt.importers.mvlv_xlsx import import_network
+        from oe_opt.io.importers.mvlv_xlsx import import_network
     except ImportError:
         return {"skipped": "the MV-LV importer (oe_opt/importers/mvlv_xlsx.py) is missing"}
     if not workbook.is_file():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import StudyError
+from oe_opt.errors import StudyError
 
 DIRECTIONS = ("export", "import")
 ASSIGNMENTS = ("tutorial", "seeded")

@@ -9,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TUTORIAL
-from oe_opt import batch, netset
-from oe_opt.batch import (day_path, parse_days, read_valid_parquet, run_days, run_key,
+from oe_opt.runs import batch, netset
+from oe_opt.runs.batch import (day_path, parse_days, read_valid_parquet, run_days, run_key,
                           run_networks, select_flexible, write_parquet_atomic)
-from oe_opt.chain import ENVELOPE_COLUMNS
-from oe_opt.cli import main
+from oe_opt.runs.day import ENVELOPE_COLUMNS
+from oe_opt.cli.main import main
 from oe_opt.errors import StudyError
-from oe_opt.methods import get_method
+from oe_opt.methods.registry import get_method
 from oe_opt.study import load_study
 
 
@@ -247,7 +247,7 @@ def test_flexible_selection_is_spread_evenly():
 
 
 def test_a_template_runs_over_many_networks_and_resumes(study, tmp_path, monkeypatch):
-    from networks.synthetic import write_synthetic_feeder
+    from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
     masters = [write_synthetic_feeder(30, tmp_path / f"feeder_{s}", seed=s) for s in (0, 1)]
     out = tmp_path / "out"
@@ -266,7 +266,7 @@ def test_a_template_runs_over_many_networks_and_resumes(study, tmp_path, monkeyp
 
 
 def test_failing_networks_can_be_recorded_and_skipped(study, tmp_path):
-    from networks.synthetic import write_synthetic_feeder
+    from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
     good = write_synthetic_feeder(30, tmp_path / "good", seed=0)
     bad = tmp_path / "bad" / "master.dss"

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TUTORIAL
-from oe_opt.chain import ENVELOPE_COLUMNS, Session, run_day, summarise
+from oe_opt.runs.day import ENVELOPE_COLUMNS, Session, run_day, summarise
 from oe_opt.errors import PowerFlowError
-from oe_opt.evaluator import PowerFlowEvaluator
-from oe_opt.limits import NOT_CONVERGED
-from oe_opt.network import SOLUTION_TOLERANCE_PU
-from oe_opt.search import bisect_search, step_search
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.model.limits import NOT_CONVERGED
+from oe_opt.network.opendss import SOLUTION_TOLERANCE_PU
+from oe_opt.methods.search import bisect_search, step_search
 from oe_opt.study import load_study
 
 
@@ -62,7 +62,7 @@ def test_bisect_is_at_least_step_and_within_one_step(tutorial_runs):
 
 def _independent_state(st, oe_kw: float, direction: str, period: int):
     """Build the period from scratch in a fresh engine and read limits element by element."""
-    from oe_opt.profiles import assign_profiles_tutorial
+    from oe_opt.inputs.profiles import assign_profiles_tutorial
 
     eng = dss.DSS.NewContext()
     eng.Text.Command = f'Compile "{REPO / "networks/test_lv/master.dss"}"'

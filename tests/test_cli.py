@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import tutorial_dict
-from oe_opt.chain import ENVELOPE_COLUMNS
-from oe_opt.cli import main
+from oe_opt.runs.day import ENVELOPE_COLUMNS
+from oe_opt.cli.main import main
 
 
 def run(args):

@@ -7,8 +7,8 @@ import pandas as pd
 from click.testing import CliRunner
 
 from conftest import TUTORIAL
-from oe_opt.cli import main
-from oe_opt.compare import COMPARISON_COLUMNS, comparison_summary, comparison_table
+from oe_opt.cli.main import main
+from oe_opt.analysis.compare import COMPARISON_COLUMNS, comparison_summary, comparison_table
 
 
 def test_compare_command_writes_table_figure_and_summary(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oe_opt.fairness import (allocation_metrics, energy_kwh, jain_index, per_period_jain,
+from oe_opt.analysis.fairness import (allocation_metrics, energy_kwh, jain_index, per_period_jain,
                              period_hours_of)
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oe_opt.chain import Session, run_day
-from oe_opt.heuristic import (HEURISTIC_STEP_KW, Network, customer_caps_kw, max_allocation_search,
+from oe_opt.runs.day import Session, run_day
+from oe_opt.methods.heuristic import (HEURISTIC_STEP_KW, Network, customer_caps_kw, max_allocation_search,
                               network_for, supply_matrices, to_reduce)
-from oe_opt.limits import evaluate_limits
-from oe_opt.network import NetworkState
-from oe_opt.search import AT_CAP, FEASIBLE, INFEASIBLE
+from oe_opt.model.limits import evaluate_limits
+from oe_opt.network.opendss import NetworkState
+from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE
 from oe_opt.study import LimitSpec, load_study
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of oe_opt.importers.mvlv_xlsx on a small workbook and, if present, the seed."""
+"""Tests of oe_opt.io.importers.mvlv_xlsx on a small workbook and, if present, the seed."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from dss import DSS
 
 from conftest import compile_and_solve as solve
 
-from oe_opt.importers import import_network, read_workbook, write_lv_networks
-from oe_opt.importers.mvlv_xlsx import (
+from oe_opt.io.importers.mvlv_xlsx import import_network, write_lv_networks
+from oe_opt.io.importers.workbook import read_workbook
+from oe_opt.io.importers.mvlv_xlsx import (
     WorkbookError,
     split_lv_networks,
     write_lv_network,

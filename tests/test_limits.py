@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oe_opt.limits import evaluate_limits, margins_pct
-from oe_opt.network import NetworkState
+from oe_opt.model.limits import evaluate_limits, margins_pct
+from oe_opt.network.opendss import NetworkState
 from oe_opt.study import LimitSpec
 
 LIM = LimitSpec(v_min_v=216.0, v_max_v=253.0, line_max_pct=100.0, transformer_max_pct=100.0)

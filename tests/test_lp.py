@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog, minimize
 
-from oe_opt.lp import ALLOCATIONS, EnvelopeLP, log_breakpoints
+from oe_opt.model.lp import ALLOCATIONS, EnvelopeLP, log_breakpoints
 
 
 def random_problem(seed: int, n: int = 6, m: int = 25):

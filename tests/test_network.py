@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SEED
-from oe_opt.network import DssNetwork
+from oe_opt.network.opendss import DssNetwork
 
 OURS = REPO / "networks" / "test_lv" / "master.dss"
 SEED_MASTER = SEED / "test-lv-circuit" / "LVcircuit-master.txt"

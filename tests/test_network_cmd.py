@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from oe_opt.cli import main
-from oe_opt.network import DssNetwork
+from oe_opt.cli.main import main
+from oe_opt.network.opendss import DssNetwork
 
 
 def test_synthetic_feeder_command_writes_a_network_that_compiles(tmp_path):

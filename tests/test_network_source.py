@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from conftest import dump_toml
-from oe_opt.case import read_source_table
-from oe_opt.chain import Session, run_day, summarise
+from oe_opt.inputs.case import read_source_table
+from oe_opt.runs.day import Session, run_day, summarise
 from oe_opt.errors import NetworkError, ProfileError, StudyError
-from oe_opt.evaluator import PowerFlowEvaluator
-from oe_opt.loadshapes import read_network_profiles
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.inputs.timeseries import read_network_profiles
 from oe_opt.study import load_study
 
 N5 = 288  # five-minute points in a day
@@ -249,7 +249,7 @@ def test_network_profiles_are_read_as_compiled(model):
 
 
 def test_many_days_of_a_yearly_style_shape_run_in_batch(tmp_path):
-    from oe_opt.batch import run_days
+    from oe_opt.runs.batch import run_days
 
     master = write_model(tmp_path / "net", n=48, minutes=60)
     st = load_study(write_network_study(tmp_path, master))

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from oe_opt.chain import Session, run_day
-from oe_opt.cli import main
-from oe_opt.commands.objectives import parse_periods
-from oe_opt.objectives import (ENVELOPE_TABLE_COLUMNS, OBJECTIVES, TABLE_COLUMNS, objectives_table,
+from oe_opt.runs.day import Session, run_day
+from oe_opt.cli.main import main
+from oe_opt.cli.objectives import parse_periods
+from oe_opt.analysis.objectives import (ENVELOPE_TABLE_COLUMNS, OBJECTIVES, TABLE_COLUMNS, objectives_table,
                                per_period_totals, run_objectives)
 from oe_opt.study import load_study
 

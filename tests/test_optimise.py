@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TUTORIAL
-from oe_opt.chain import ENVELOPE_COLUMNS, Session, run_day
-from oe_opt.network import DssNetwork
-from oe_opt.evaluator import PowerFlowEvaluator
-from oe_opt.limits import margins_pct
-from oe_opt.lp import EnvelopeLP
-from oe_opt.methods import cap_kw, get_method
-from oe_opt.optimise import (Linearise, improvement_test, limit_rows, headroom, make_solver,
+from oe_opt.runs.day import ENVELOPE_COLUMNS, Session, run_day
+from oe_opt.network.opendss import DssNetwork
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.model.limits import margins_pct
+from oe_opt.model.lp import EnvelopeLP
+from oe_opt.methods.registry import cap_kw, get_method
+from oe_opt.methods.slp import (Linearise, improvement_test, limit_rows, headroom, make_solver,
                              sensitivity_model, verify_and_tighten)
-from oe_opt.sensitivity import SensitivityModel
-from oe_opt.search import bisect_search
+from oe_opt.model.sensitivity import SensitivityModel
+from oe_opt.methods.search import bisect_search
 from oe_opt.study import load_study
 
 SECOND = REPO / "models" / "second.toml"
@@ -331,7 +331,7 @@ def test_circuits_the_analytic_model_does_not_cover_fall_back_to_finite_differen
     import shutil
 
     from oe_opt.errors import NetworkError
-    from oe_opt.sensitivity import SensitivityModel
+    from oe_opt.model.sensitivity import SensitivityModel
 
     src = REPO / "networks" / "test_lv"
     net_dir = tmp_path / "net"

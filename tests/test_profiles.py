@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from oe_opt.errors import ProfileError
-from oe_opt.profiles import (assign_profiles_seeded, assign_profiles_tutorial, check_day,
+from oe_opt.inputs.profiles import (assign_profiles_seeded, assign_profiles_tutorial, check_day,
                              period_labels, reactive_kvar, read_load_profiles, read_pv_profile)
 
 NAMES = [f"load_mg1_{i}" for i in range(1, 32)]

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from oe_opt.limits import LimitCheck
-from oe_opt.search import AT_CAP, FEASIBLE, INFEASIBLE, bisect_search, step_search
+from oe_opt.model.limits import LimitCheck
+from oe_opt.methods.search import bisect_search, step_search
+from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE
 
 
 def threshold_check(limit_kw: float, infeasible_at_zero: bool = False):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import TUTORIAL
-from oe_opt.chain import Session
-from oe_opt.evaluator import PowerFlowEvaluator
-from oe_opt.sensitivity import SensitivityModel
+from oe_opt.runs.day import Session
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.model.sensitivity import SensitivityModel
 from oe_opt.study import load_study
 
 

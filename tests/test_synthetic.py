@@ -1,4 +1,4 @@
-"""Tests of the synthetic LV feeder generator (networks.synthetic)."""
+"""Tests of the synthetic LV feeder generator (oe_opt.io.importers.synthetic)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from conftest import compile_and_solve as solve
 
-from networks.synthetic import main, transformer_kva, write_synthetic_feeder
+from oe_opt.io.importers.synthetic import main, transformer_kva, write_synthetic_feeder
 
 
 def load_phases_and_voltages(circuit) -> tuple[list[int], list[float]]:

@@ -1,1 +1,0 @@
-"""Network data and generators (synthetic feeders); generated networks go to networks/generated/."""

@@ -1,0 +1,38 @@
+"""``oe-opt compare [STUDY] [--day N] [--out DIR]``: step vs bisect vs lp on one day.
+
+Writes ``DIR/comparison.csv`` (one row per period and direction: the three
+envelopes, lp - bisect, power flows and seconds per method) and
+``DIR/comparison.png`` (the three envelopes over the day), and prints the
+energy the stepping search leaves unused and each method's cost.  The
+computation is :func:`oe_opt.analysis.compare.compare_methods`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from oe_opt.errors import OEError
+
+
+@click.command("compare")
+@click.argument("study", required=False)
+@click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: results/<study name>).")
+def command(study: str | None, day: int | None, out: str | None) -> None:
+    """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""
+    from oe_opt.cli.common import default_out, fail, open_study
+    from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary, plot_comparison
+
+    try:
+        st = open_study(study, day)
+        cmp = compare_methods(st)
+    except OEError as exc:
+        fail(exc)
+    folder = default_out(st, out)
+    folder.mkdir(parents=True, exist_ok=True)
+    cmp.table[COMPARISON_COLUMNS].to_csv(folder / "comparison.csv", index=False)
+    plot_comparison(cmp.table, folder / "comparison.png",
+                    f"step vs bisect vs lp — {st.name}, day {cmp.day}")
+    click.echo(format_summary(cmp, st.name))
+    click.echo(f"wrote {folder / 'comparison.csv'}, {folder / 'comparison.png'}")

@@ -1,1 +1,0 @@
-"""Further CLI commands, each module exposing a click ``command``."""

@@ -1,0 +1,8 @@
+"""Envelope methods: the registry, the evaluator every method verifies through, the searches
+(step, bisect), the successive LP (lp, alloc) and the power-flow heuristic.
+
+Importing this package registers every method (plain imports below), so
+:func:`oe_opt.methods.registry.get_method` knows them all.
+"""
+
+from oe_opt.methods import heuristic, search, slp  # noqa: F401  (register the methods)

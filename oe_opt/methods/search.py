@@ -1,0 +1,121 @@
+"""Baseline methods with full power flows: the tutorial's stepping search and bisection.
+
+Both work on a single equal-allocation value through a callable
+``check(oe_kw) -> LimitCheck`` that applies the value to every flexible
+customer in one direction and runs a power flow.  A period where even 0 kW
+breaks a limit is reported as infeasible with the failing constraint.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.methods.registry import Solve, cap_kw, register
+from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
+from oe_opt.model.limits import LimitCheck
+from oe_opt.network.opendss import DssNetwork
+from oe_opt.inputs.case import DayCase
+from oe_opt.study import Study
+
+Check = Callable[[float], LimitCheck]
+
+def step_search(check: Check, cap_kw: float, step_kw: float) -> SearchResult:
+    """The tutorial's stepping search.
+
+    Start at the cap and reduce by `step_kw` until every limit holds; stop at
+    0 kW.  0 kW is checked first so that infeasible periods are recognised.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(oe_kw) -> LimitCheck`` with one full power flow.
+    cap_kw : float
+        Export or import cap (kW).
+    step_kw : float
+        Search step (kW).
+
+    Returns
+    -------
+    SearchResult
+        ``n_powerflows`` counts the calls to `check`.
+    """
+    n = 1
+    c0 = check(0.0)
+    if not c0.ok:
+        return SearchResult(np.nan, INFEASIBLE, c0.binding, c0, n)
+    last_fail: LimitCheck | None = None
+    k = 0
+    while True:
+        x = round(cap_kw - k * step_kw, 9)
+        if x <= 1e-9:
+            break
+        c = check(x)
+        n += 1
+        if c.ok:
+            if k == 0:
+                return SearchResult(x, AT_CAP, "cap", c, n)
+            return SearchResult(x, FEASIBLE, last_fail.binding, c, n)
+        last_fail = c
+        k += 1
+    return SearchResult(0.0, FEASIBLE, last_fail.binding if last_fail else "cap", c0, n)
+
+
+def bisect_search(check: Check, cap_kw: float, tol_kw: float = 0.001) -> SearchResult:
+    """Exact envelope by bisection on [0, cap] with full power flows.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(oe_kw) -> LimitCheck`` with one full power flow.
+    cap_kw : float
+        Export or import cap (kW).
+    tol_kw : float
+        Width of the final bracket (kW); 0.001 kW = 1 W.
+
+    Returns
+    -------
+    SearchResult
+        The lower (feasible) end of the final bracket.
+    """
+    n = 1
+    c0 = check(0.0)
+    if not c0.ok:
+        return SearchResult(np.nan, INFEASIBLE, c0.binding, c0, n)
+    if cap_kw <= 0:
+        return SearchResult(0.0, AT_CAP, "cap", c0, n)
+    ccap = check(cap_kw)
+    n += 1
+    if ccap.ok:
+        return SearchResult(float(cap_kw), AT_CAP, "cap", ccap, n)
+    lo, hi, clo, chi = 0.0, float(cap_kw), c0, ccap
+    while hi - lo > tol_kw:
+        mid = 0.5 * (lo + hi)
+        c = check(mid)
+        n += 1
+        if c.ok:
+            lo, clo = mid, c
+        else:
+            hi, chi = mid, c
+    return SearchResult(lo, FEASIBLE, chi.binding, clo, n)
+
+
+# ------------------------------------------------------------ registered methods
+@register("step")
+def _step(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
+        return step_search(lambda x: ev.check_direction(direction, x), cap_kw(study, direction),
+                           study.envelope.step_kw)
+
+    return solve
+
+
+@register("bisect")
+def _bisect(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
+        return bisect_search(lambda x: ev.check_direction(direction, x), cap_kw(study, direction),
+                             study.envelope.tolerance_kw)
+
+    return solve

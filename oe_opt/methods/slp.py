@@ -1,0 +1,755 @@
+"""Optimised envelopes: successive LP on sensitivities, verified with full power flows.
+
+Methods registered here (``oe-opt run --method lp|alloc``):
+
+``lp``
+    The equal-allocation envelope (one value for every flexible customer, as
+    ``step`` and ``bisect``) with the study's envelope caps.
+``alloc``
+    One envelope per flexible customer, with per-customer caps
+    (``[customers] export_max_kw`` / ``import_max_kw``) and the objective
+    ``[envelope] allocation``: ``equal`` (all equal), ``proportional``
+    (x_i = w_i lam with ``[customers] export_weight`` / ``import_weight``),
+    ``max_total`` (largest sum), ``maxmin`` (lexicographic: largest minimum,
+    then largest sum) or ``log_fair`` (largest sum of log x_i, piecewise
+    linear).
+
+The loop (:func:`verify_and_tighten`), per period and direction:
+
+1. Full power flow with every flexible customer at 0 kW.  If a limit breaks,
+   the period is infeasible and reported exactly as ``step``/``bisect`` do
+   (status ``infeasible``, the failing constraint as binding, OE NaN).
+2. Linearise there (:mod:`oe_opt.model.sensitivity`; analytic by default: no power
+   flow, counted in ``extra["n_sensitivity"]``; or finite differences,
+   whose perturbation runs count as power flows) and solve the LP
+   (:class:`oe_opt.model.lp.EnvelopeLP`) with every limit row tightened by a small
+   margin (``margin_kw`` × the row's largest sensitivity, :func:`row_margin`)
+   on the local power-flow model (:func:`solve_on_model`): the analytic
+   linearisation comes with a power series of the power flow around the
+   solved state (:class:`oe_opt.model.sensitivity.LocalModel`, order 4; a few
+   solves with the factorisation of the linearisation, no power flow,
+   counted in ``extra["n_model"]``), the LP solution is checked against it
+   and the rows are corrected (cutting planes where the model bends above
+   them, tangents where it bends below, parallel shifts) until the LP agrees
+   with the model.  This predicts the curvature the plain linearisation
+   misses (import currents growing faster than linearly as voltages fall)
+   and, with the cutting planes, shares a curtailment among customers with
+   nearly equal sensitivities instead of jumping between the vertices of
+   the LP (which customer takes it) from one power flow to the next.  A
+   tiny tie-break (:meth:`EnvelopeLP.set_anchor`, ``ANCHOR_WEIGHT`` per kW)
+   keeps the LP at the last candidate among equally good solutions.
+3. Full power flow at the LP candidate.  Re-linearise at the candidate and
+   solve on its model again.  A verified candidate is accepted when that
+   cannot improve it by more than ``tol_kw``, or when it improved the
+   previous verified LP candidate by less than ``creep_kw`` per variable
+   (the loop is creeping, e.g. along nearly parallel voltage limits).
+   Typically a limited period takes the 0-kW check and one or two
+   candidates.  From the third violating candidate in a row on
+   (re-linearising alone is not closing in), the violation is added to the
+   margin of the violated rows ("tighten by the violation", until a
+   candidate verifies) and the following LPs may move each variable by at
+   most a quarter of the last step (a trust region).
+4. If no candidate is verified after ``max_iter`` LPs, the last candidate is
+   scaled back towards the last verified one: Newton steps on the segment
+   between them with the linearisation at the candidate, then bisection
+   (full power flows) until the step is below ``tol_kw``.
+
+The reported envelope is always a verified one: :class:`SearchResult` carries
+the power-flow check at it, ``n_powerflows`` (every full power flow,
+including perturbation runs), ``n_lp`` (LP solves) and ``extra``:
+``n_sensitivity`` (analytic linearisations at solved states), ``n_model``
+(predictions of the local model), ``history`` (every candidate
+as a :class:`Candidate`), ``sensitivity`` (``analytic`` | ``fd``) and, for
+``alloc``, ``allocation``.
+
+Extending (issue 4: fairness metrics, heuristics): build the pieces with
+:func:`make_solver` (or use the registered factories through
+:func:`oe_opt.methods.registry.get_method`) and call the returned ``solve(ev,
+direction)``; per-customer envelopes are ``SearchResult.oe_kw`` (array, kW,
+in ``case.flex_names`` order).  New objectives plug in as a callable
+``objective(lp: EnvelopeLP) -> LPSolution`` (see :mod:`oe_opt.model.lp`) plus an
+``improves(x_new, x_old, tol)`` test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from oe_opt.inputs.case import DayCase
+from oe_opt.errors import NetworkError
+from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
+from oe_opt.model.limits import LimitCheck
+from oe_opt.model.lp import EnvelopeLP, LPSolution
+from oe_opt.methods.registry import Solve, cap_kw, register
+from oe_opt.network.opendss import DssNetwork
+from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
+from oe_opt.model.sensitivity import Linearisation, QuantityLayout, SensitivityModel
+from oe_opt.study import LimitSpec, Study
+
+#: default margin (kW per customer) the LP keeps from every linearised limit
+MARGIN_KW = 5e-4
+#: a verified candidate is accepted when the re-linearised LP improves it by less than this (kW)
+TOL_KW = 1e-4
+#: ... or when it improves the previous verified LP candidate by less than this per variable (kW)
+CREEP_KW = 1e-4
+#: most LP re-solves on the local power-flow model per full power flow (see :func:`solve_on_model`)
+MAX_INNER = 10
+#: the LP rows agree with the local model when within this share of the margin
+MODEL_TOL = 0.1
+#: most cutting planes kept on top of the limit rows (see :func:`solve_on_model`)
+MAX_CUTS = 48
+#: re-solves that add cutting planes; the following ones shift the rows (see :func:`solve_on_model`)
+MAX_CUT_ROUNDS = 5
+#: cutting-plane points carried to the model of the next power flow (see :func:`solve_on_model`)
+MAX_WARM = 8
+#: tie-break towards the linearisation point: objective units per kW of 1-norm distance
+ANCHOR_WEIGHT = 1e-5
+
+
+@dataclass(frozen=True)
+class LimitRows:
+    """Limits on the monitored-quantity vector, one row per limit: ``sign * y[q] <= bound``.
+
+    Attributes
+    ----------
+    q : ndarray of int
+        Quantity index of each row.
+    sign : ndarray
+        +1 for an upper limit, -1 for a lower limit.
+    bound : ndarray
+        ``sign * limit`` (V or A).
+    labels : list of str
+        ``kind:element`` as in :class:`~oe_opt.model.limits.LimitCheck` (``v_max``,
+        ``v_min``, ``line``, ``transformer``).
+    """
+
+    q: np.ndarray
+    sign: np.ndarray
+    bound: np.ndarray
+    labels: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.q)
+
+
+def limit_rows(layout: QuantityLayout, limits: LimitSpec) -> LimitRows:
+    """The voltage and thermal limits as rows on the quantity vector.
+
+    Voltages get an upper (``v_max_v``) and a lower (``v_min_v``) row; every
+    line and transformer phase current an upper row at ``line_max_pct`` /
+    ``transformer_max_pct`` of its rated current (the loading is the largest
+    phase current, as in :mod:`oe_opt.model.limits`).
+    """
+    v = np.nonzero(layout.is_voltage)[0]
+    cur = np.nonzero(~layout.is_voltage)[0]
+    pct = np.where(layout.kind[cur] == "line", limits.line_max_pct, limits.transformer_max_pct)
+    q = np.concatenate([v, v, cur])
+    sign = np.concatenate([np.ones(len(v)), -np.ones(len(v)), np.ones(len(cur))])
+    bound = np.concatenate([np.full(len(v), limits.v_max_v), np.full(len(v), -limits.v_min_v),
+                            layout.rating_a[cur] * pct / 100.0])
+    labels = ([f"v_max:{layout.element[i]}" for i in v] + [f"v_min:{layout.element[i]}" for i in v]
+              + [f"{layout.kind[i]}:{layout.element[i]}" for i in cur])
+    return LimitRows(q, sign, bound, labels)
+
+
+def headroom(rows: LimitRows, y: np.ndarray) -> np.ndarray:
+    """Remaining room of every limit row (V or A; negative = violated)."""
+    return rows.bound - rows.sign * y[rows.q]
+
+
+def row_margin(a: np.ndarray, margin_kw: float) -> np.ndarray:
+    """Margin kept from every limit row (V or A): the change if the variable with the
+    largest effect on the row moved by `margin_kw` (kW)."""
+    return margin_kw * np.abs(a).max(axis=1, initial=0.0)
+
+
+def lp_rows(rows: LimitRows, lin: Linearisation, dy_dx: np.ndarray, x0: np.ndarray,
+            margin_kw: float, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised limits ``A x <= b`` in envelope variables.
+
+    Parameters
+    ----------
+    rows : LimitRows
+    lin : Linearisation
+        Quantities at the linearisation point.
+    dy_dx : ndarray, shape (n_q, n_var)
+        Change of each quantity per kW of each envelope variable.
+    x0 : ndarray, shape (n_var,)
+        Envelope variables at the linearisation point (kW).
+    margin_kw : float
+        Each row is tightened by ``margin_kw * max_i |A_ki|`` (the change if
+        the variable with the largest effect on it moved by `margin_kw`), see
+        :func:`row_margin`.
+    extra : ndarray, optional
+        Further tightening per row (V or A).
+
+    Returns
+    -------
+    (A, b)
+        ``b`` is clipped at 0: 0 kW is verified feasible, so the LP always has it.
+    """
+    a = rows.sign[:, None] * dy_dx[rows.q]
+    b = headroom(rows, lin.y) + a @ x0 - row_margin(a, margin_kw)
+    if extra is not None:
+        b = b - extra
+    return a, np.maximum(b, 0.0)
+
+
+@dataclass
+class Candidate:
+    """One candidate of the verify-and-tighten loop.
+
+    Attributes
+    ----------
+    x_kw : ndarray
+        Envelope variables (kW).
+    ok : bool
+        The full power flow at the candidate holds every limit.
+    binding : str
+        Smallest-margin (or violated) constraint there.
+    margin_pct : float
+        Its margin (%; negative = violated).
+    step : str
+        ``zero`` (0 kW check), ``lp`` (an LP solution), ``scale`` (scaled back).
+    """
+
+    x_kw: np.ndarray
+    ok: bool
+    binding: str
+    margin_pct: float
+    step: str
+
+
+Objective = Callable[[EnvelopeLP], LPSolution]
+Improves = Callable[[np.ndarray, np.ndarray, float], bool]
+
+
+def _improves_componentwise(x_new: np.ndarray, x_old: np.ndarray, tol: float) -> bool:
+    return bool(np.any(x_new > x_old + tol))
+
+
+def improvement_test(allocation: str, weights: np.ndarray | None = None) -> Improves:
+    """``improves(x_new, x_old, tol)``: does the LP's new solution beat the verified one?
+
+    Componentwise for equal allocation; by the objective's value for the
+    others (their optimal allocations need not be unique).
+    """
+    if allocation == "equal":
+        return _improves_componentwise
+    if allocation == "max_total":
+        return lambda xn, xo, tol: float(xn.sum()) > float(xo.sum()) + tol
+    if allocation == "maxmin":
+        return lambda xn, xo, tol: (float(xn.min()) > float(xo.min()) + tol
+                                    or (float(xn.min()) >= float(xo.min()) - tol
+                                        and float(xn.sum()) > float(xo.sum()) + tol))
+    if allocation == "proportional":
+        w = np.asarray(weights, dtype=float)
+        pos = w > 0
+        return lambda xn, xo, tol: float(np.min(xn[pos] / w[pos])) > \
+            float(np.min(xo[pos] / w[pos])) + tol / float(w.max())
+    if allocation == "log_fair":
+        def improves(xn: np.ndarray, xo: np.ndarray, tol: float) -> bool:
+            floor = 1e-3
+            return float(np.sum(np.log(np.maximum(xn, floor)) - np.log(np.maximum(xo, floor)))) \
+                > tol * float(np.sum(1.0 / np.maximum(xo, floor)))
+        return improves
+    raise ValueError(f"unknown allocation {allocation!r}")
+
+
+class Linearise:
+    """Linearisations in envelope variables at the last solved state.
+
+    ``p_flex = sign * E x`` with ``E`` the (n_flex, n_var) direction matrix
+    (a column of ones for one equal value, the identity for per-customer
+    variables) and sign -1 for exports.
+    """
+
+    def __init__(self, sens: SensitivityModel, directions: np.ndarray, method: str = "analytic",
+                 delta_kw: float = 0.01):
+        if method not in ("analytic", "fd"):
+            raise ValueError(f"sensitivity must be 'analytic' or 'fd', got {method!r}")
+        self.sens, self.e, self.method, self.delta_kw = sens, directions, method, delta_kw
+        self.n_analytic = 0
+        self.n_model = 0
+
+    def __call__(self, ev: PowerFlowEvaluator, direction: str, x: np.ndarray) -> tuple[
+            Linearisation, np.ndarray]:
+        """(linearisation, dy/dx) at envelope `x`, whose power flow is the last solved state."""
+        s = -1.0 if direction == "export" else 1.0
+        p = signed_kw(direction, self.e @ x)
+        if self.method == "analytic":
+            self.n_analytic += 1
+            lin = self.sens.analytic(p, self.e)
+        else:
+            lin = self.sens.finite_difference(ev.solve, p, s * self.e, self.delta_kw,
+                                              y0=self.sens.quantities())
+            return lin, lin.dy_dp
+        return lin, s * lin.dy_dp
+
+    def model(self, lin: Linearisation, direction: str,
+              x_from: np.ndarray) -> "EnvelopeModel | None":
+        """The local power-flow model of `lin` (linearised at envelope `x_from`) in envelope
+        variables; None without one (finite differences)."""
+        if lin.model is None:
+            return None
+        return EnvelopeModel(self, lin.model, -1.0 if direction == "export" else 1.0, x_from)
+
+
+class EnvelopeModel:
+    """A :class:`~oe_opt.model.sensitivity.LocalModel` seen in envelope variables (no power flow).
+
+    ``quantities(x)``: the monitored quantities (V, A) predicted at envelope
+    `x` (kW); ``gradient(x, q_idx)``: the change of quantities `q_idx` per kW
+    of each envelope variable there.  Each prediction is counted in
+    ``linearise.n_model``.
+    """
+
+    def __init__(self, linearise: Linearise, model, sign: float, x_from: np.ndarray):
+        self._lin, self._model, self._s, self._x0 = linearise, model, sign, np.asarray(x_from)
+
+    def _step(self, x: np.ndarray) -> np.ndarray:
+        return self._s * (np.asarray(x, dtype=float) - self._x0)
+
+    def quantities(self, x: np.ndarray) -> np.ndarray:
+        self._lin.n_model += 1
+        return self._model.predict(self._step(x))
+
+    def gradient(self, x: np.ndarray, q_idx: np.ndarray) -> np.ndarray:
+        """Change of the quantities `q_idx` per kW of each envelope variable at `x`."""
+        return self._s * self._model.gradient(self._step(x), q_idx)
+
+
+def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
+                       linearise: Linearise, rows: LimitRows, caps_kw: np.ndarray,
+                       objective: Objective, improves: Improves = _improves_componentwise, *,
+                       tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
+                       max_iter: int = 8, max_inner: int = MAX_INNER,
+                       max_cut_rounds: int | None = None,
+                       creep_kw: float = CREEP_KW) -> SearchResult:
+    """Successive LP with full power-flow verification for one period and direction.
+
+    Parameters
+    ----------
+    ev : PowerFlowEvaluator
+        Set to the period (:meth:`PowerFlowEvaluator.set_period`).
+    direction : str
+        ``export`` or ``import``.
+    lp : EnvelopeLP
+        With ``n_customers`` = number of envelope variables.
+    linearise : Linearise
+        Maps envelope variables to the flexible customers and linearises.
+    rows : LimitRows
+    caps_kw : ndarray
+        Cap of each envelope variable (kW).
+    objective : callable
+        ``objective(lp) -> LPSolution`` after ``lp.update``.
+    improves : callable
+        Acceptance test, see :func:`improvement_test`.
+    tol_kw, margin_kw, max_iter : float, float, int
+        See the module docstring.
+    max_inner, max_cut_rounds : int
+        LP re-solves on the local model per power flow, and of them the
+        rounds adding cutting planes (default: ``MAX_CUT_ROUNDS``, 0 for one
+        variable), see :func:`solve_on_model`.
+    creep_kw : float
+        Accept a verified candidate that improves the previous verified LP
+        candidate by less than this per variable (kW; in the sense of
+        `improves`: per variable for the componentwise test, times the number
+        of variables for the others).
+
+    Returns
+    -------
+    SearchResult
+        ``oe_kw`` is a float for one variable, else an array (kW).
+    """
+    n0 = ev.n_powerflows
+    n_sens0 = linearise.n_analytic
+    n_model0 = linearise.n_model
+    caps = np.asarray(caps_kw, dtype=float)
+    nvar = len(caps)
+    if max_cut_rounds is None:
+        max_cut_rounds = MAX_CUT_ROUNDS if nvar > 1 else 0
+    # creep_kw per variable: the componentwise test compares each variable, the others a total
+    creep = creep_kw if improves is _improves_componentwise else creep_kw * nvar
+    e = linearise.e
+    history: list[Candidate] = []
+
+    def check(x: np.ndarray, step: str) -> LimitCheck:
+        c = ev.check(signed_kw(direction, e @ x))
+        history.append(Candidate(x, c.ok, c.binding, c.margin_pct, step))
+        return c
+
+    def result(x, status, binding, c, n_lp) -> SearchResult:
+        oe = float(x[0]) if nvar == 1 else x
+        extra = {"n_sensitivity": linearise.n_analytic - n_sens0,
+                 "n_model": linearise.n_model - n_model0, "history": history,
+                 "sensitivity": linearise.method}
+        return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
+
+    x0 = np.zeros(nvar)
+    c0 = check(x0, "zero")
+    if not c0.ok:
+        return result(np.full(nvar, np.nan), INFEASIBLE, c0.binding, c0, 0)
+    if np.all(caps <= 0):
+        return result(x0, AT_CAP, "cap", c0, 0)
+
+    lin, dy = linearise(ev, direction, x0)
+    best_x, best_c = x0, c0          # last verified candidate
+    last_x, last_c = x0, c0          # last candidate (its state is the linearisation point)
+    extra = np.zeros(rows.n)
+    n_lp, fails = 0, 0
+    radius: float | None = None      # trust region (kW) once re-linearising oscillates
+    warm: list = []                  # cutting-plane points of the last model
+    curvature: float | None = None   # largest LP-model disagreement seen (see solve_on_model)
+    network_bound = True
+    accepted = False
+    for _ in range(max_iter):
+        box = (None, None) if radius is None else (last_x - radius, last_x + radius)
+        lp.set_anchor(last_x, ANCHOR_WEIGHT)
+        sol, k, warm, curvature = solve_on_model(
+            lp, objective, rows, lin, dy, last_x, caps, box, margin_kw, extra,
+            linearise.model(lin, direction, last_x), warm, curvature, max_inner, max_cut_rounds)
+        n_lp += k
+        if not sol.ok:
+            break
+        x = np.clip(sol.x, 0.0, caps)
+        network_bound = len(sol.binding_rows) > 0
+        if last_c.ok and not improves(x, last_x, tol_kw):
+            accepted = True
+            break
+        c = check(x, "lp")
+        if not c.converged:
+            last_x, last_c = x, c
+            break
+        lin, dy = linearise(ev, direction, x)
+        if c.ok:
+            # creeping: the previous verified candidate was an LP one and this one improves it
+            # by less than creep_kw per variable (a further power flow would gain about as
+            # little; e.g. nearly parallel voltage limits let each re-linearisation move a bit)
+            creeping = best_c is not c0 and not improves(x, best_x, creep)
+            best_x, best_c, fails = x, c, 0
+            extra[:] = 0.0           # verified: the linearisation here is trusted again
+            if creeping or np.all(x >= caps - 1e-12):
+                last_x, last_c, accepted = x, c, True
+                break
+        else:
+            fails += 1
+            if fails >= 3:
+                # re-linearising alone is not closing in: tighten the violated rows by
+                # their violation (the limits are kept that much further away from now on)
+                # and limit the next steps to a quarter of this one (trust region)
+                extra = extra + np.maximum(-headroom(rows, lin.y), 0.0)
+                step = 0.25 * float(np.max(np.abs(x - last_x)))
+                radius = step if radius is None else min(radius, step)
+        last_x, last_c = x, c
+    lp.set_anchor(None)
+    if not accepted:
+        network_bound = True
+        if last_c.ok:
+            pass
+        elif last_c.converged:
+            last_x, last_c = _scale_back(check, lambda x: linearise(ev, direction, x), rows,
+                                         best_x, best_c, last_x, lin, dy, margin_kw, tol_kw)
+        else:
+            last_x, last_c = _bisect_segment(check, best_x, best_c, last_x, tol_kw)
+    if np.all(last_x >= caps - 1e-9) or not network_bound:
+        return result(last_x, AT_CAP, "cap", last_c, n_lp)
+    return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
+
+
+def solve_on_model(lp: EnvelopeLP, objective: Objective, rows: LimitRows, lin: Linearisation,
+                   dy: np.ndarray, x_lin: np.ndarray, caps: np.ndarray, box: tuple,
+                   margin_kw: float, extra: np.ndarray,
+                   model: EnvelopeModel | None,
+                   warm: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                   curvature: float | None = None, max_inner: int = MAX_INNER,
+                   max_cut_rounds: int = MAX_CUT_ROUNDS,
+                   ) -> tuple[LPSolution, int, list[tuple[np.ndarray, np.ndarray]], float | None]:
+    """The LP optimum on the local power-flow model around one power flow.
+
+    The limit rows linearised at `x_lin` are exact there only: along a step
+    the quantities bend away (import currents grow faster than linearly as
+    the voltages fall; export voltages rise slower), and the sensitivities
+    change (a curtailed customer's own current sensitivity falls, so another
+    customer on the same phase becomes the cheaper one to curtail).  A plain
+    LP then jumps between nearly equivalent vertices from one power flow to
+    the next.  Here the LP is re-solved on the local model instead
+    (`model`: the quantities and their sensitivities at the state predicted
+    after the step to `x`, :class:`~oe_opt.model.sensitivity.LocalModel`; no power
+    flow), for every row that binds in the LP or is violated in the model:
+
+    * where the model lies above the LP's rows (convex, e.g. import
+      currents), its tangent at `x` is added as a further row (a cutting
+      plane; the earlier ones stay, so the LP settles between vertices
+      instead of jumping, e.g. shares a curtailment among customers with
+      nearly equal sensitivities).  After `max_cut_rounds` rounds the rows
+      are shifted by the remaining gap instead (cutting planes close the
+      last bit slowly when the objective hardly changes along the limit);
+    * where it lies below (concave, e.g. export voltages), the row is
+      replaced by the tangent at `x` (a Newton step towards the limit); so
+      is every row when there are no cutting-plane rounds (one variable).
+
+    This stops when every such row agrees with the model at the LP solution
+    within ``MODEL_TOL`` of its margin, or after `max_inner` re-solves.
+    Without a model (finite differences) it is one LP.  A step so short that
+    the curvature seen so far cannot move any row by that much is not
+    predicted at all (a verified candidate's re-solve typically).
+
+    Parameters
+    ----------
+    warm : list of (x, rows), optional
+        Points of an earlier call (e.g. at the previous power flow) whose
+        tangents, taken from this model, start the cutting planes (only the
+        listed limit rows).
+    curvature : float, optional
+        Largest disagreement seen so far between the LP rows and the model,
+        in units of the tolerance per squared kW of step (1-norm); None:
+        nothing seen yet (always predict).
+    max_inner, max_cut_rounds : int
+        LP re-solves on the model; of them, rounds that add cutting planes
+        (0: only shift or replace rows, e.g. for one variable, where cutting
+        planes bring nothing over a Newton step).
+
+    Returns
+    -------
+    (LPSolution, int, list, float or None)
+        The last solution, the number of LP solves, the cutting-plane
+        points (for `warm` of the next call) and the updated `curvature`.
+    """
+    a, b = lp_rows(rows, lin, dy, x_lin, margin_kw, extra)
+    margin = row_margin(a, margin_kw)
+    limit = rows.bound - margin - extra                      # usage allowed per row
+    tol = MODEL_TOL * margin + 1e-9
+    room = max(0, min(MAX_CUTS, lp.m - rows.n))
+    cuts_a, cuts_b, cuts_k = np.zeros((0, a.shape[1])), np.zeros(0), np.zeros(0, dtype=int)
+    points: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def usage(x: np.ndarray) -> np.ndarray:
+        return rows.sign * model.quantities(x)[rows.q]      # model usage at x (V or A)
+
+    def tangents(x: np.ndarray, use: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient of the model usage of rows k at x and the rhs of their tangents there."""
+        g = rows.sign[k, None] * model.gradient(x, rows.q[k])
+        return g, limit[k] - use[k] + g @ x
+
+    def add_cuts(x: np.ndarray, k: np.ndarray, g: np.ndarray, rhs: np.ndarray) -> None:
+        """Tangent rows (g, rhs) of limit rows k at x as cutting planes."""
+        nonlocal cuts_a, cuts_b, cuts_k
+        if len(k):
+            cuts_a = np.vstack([cuts_a, g])
+            cuts_b = np.concatenate([cuts_b, np.maximum(rhs, 0.0)])
+            cuts_k = np.concatenate([cuts_k, k])
+            points.append((x, k))
+
+    for x_p, k_p in (warm or ()) if model is not None else ():
+        k_p = k_p[: max(room - len(cuts_k), 0)]
+        if len(k_p):
+            add_cuts(x_p, k_p, *tangents(x_p, usage(x_p), k_p))
+    n_lp = 0
+    sol = None
+    x_exact = x_lin                    # where (one variable) every row was last made exact
+    for it in range(max_inner + 1):
+        lp.update(np.vstack([a, cuts_a]), np.concatenate([b, cuts_b]), caps, *box)
+        sol = objective(lp)
+        n_lp += sol.n_solves
+        if not sol.ok and box[0] is not None:
+            lp.set_box(None, None)
+            box = (None, None)
+            sol = objective(lp)
+            n_lp += sol.n_solves
+        if not sol.ok or it == max_inner:
+            break
+        if model is None:
+            break
+        x = np.clip(sol.x, 0.0, caps)
+        step2 = float(np.abs(x - x_lin).sum()) ** 2
+        near2 = float(np.abs(x - x_exact).sum()) ** 2
+        if curvature is not None and curvature * min(step2, near2) <= 0.5:
+            break
+        use = usage(x)
+        # the LP's own usage at x: its most restrictive row of each limit
+        lp_use = limit - (b - a @ x)
+        if len(cuts_k):
+            np.maximum.at(lp_use, cuts_k, limit[cuts_k] - (cuts_b - cuts_a @ x))
+        relevant = (lp_use >= limit - tol) | (use > limit + tol)
+        gap = use - lp_use
+        if it == 0 and step2 > 0:
+            seen = float(np.max(np.abs(gap[relevant]) / tol[relevant], initial=0.0)) / step2
+            curvature = seen if curvature is None else max(curvature, seen)
+        above = relevant & (gap > tol)
+        below = relevant & (gap < -tol)
+        if not (above.any() or below.any()):
+            break
+        a, b = a.copy(), b.copy()
+        cut = np.zeros(rows.n, dtype=bool)
+        cut[cuts_k] = True
+        if not max_cut_rounds:
+            # one variable: replace every row by its tangent at x (a Newton step on the model)
+            replace, shift, new = np.abs(gap) > tol, np.zeros(rows.n, dtype=bool), above[:0]
+        else:
+            # concave rows (below, no cutting planes): the tangent at x, every such row (not only
+            # the binding ones: with many customers the next voltage row to bind would otherwise
+            # cost a re-solve each); rows with cutting planes move parallel (shift) when below,
+            # and when above once the cutting-plane rounds or the room for them are used up
+            near = limit - use <= np.max(np.abs(gap[relevant]), initial=0.0) + tol
+            replace = (gap < -tol) & ~cut & (relevant | near)
+            new = np.nonzero(above)[0] if it < max_cut_rounds else above[:0]
+            new = new[: max(room - len(cuts_k), 0)]
+            shift = (above | (below & cut))
+            shift[new] = False
+        if shift.any():
+            b[shift] = np.maximum(b[shift] - gap[shift], 0.0)
+            mine = shift[cuts_k]
+            cuts_b = cuts_b.copy()
+            cuts_b[mine] = np.maximum(cuts_b[mine] - gap[cuts_k[mine]], 0.0)
+        x_exact = x if not max_cut_rounds else x_lin
+        if replace.any() or len(new):
+            rep = np.nonzero(replace)[0]
+            g, rhs = tangents(x, use, np.concatenate([rep, new]))
+            a[rep], b[rep] = g[: len(rep)], np.maximum(rhs[: len(rep)], 0.0)
+            keep = ~replace[cuts_k]
+            cuts_a, cuts_b, cuts_k = cuts_a[keep], cuts_b[keep], cuts_k[keep]
+            add_cuts(x, new, g[len(rep):], rhs[len(rep):])
+    return sol, n_lp, points[-MAX_WARM:] if MAX_WARM else [], curvature
+
+
+def _scale_back(check: Callable[[np.ndarray, str], LimitCheck], linearise, rows: LimitRows,
+                good_x: np.ndarray, good_c: LimitCheck, bad_x: np.ndarray, lin: Linearisation,
+                dy: np.ndarray, margin_kw: float, tol_kw: float, max_newton: int = 3):
+    """Scale a violating candidate back towards a verified one until the power flow holds.
+
+    Newton steps on the segment ``good + alpha (bad - good)`` with the
+    linearisation at the current point (each row's usage is moved below its
+    margin), then bisection on the segment if those do not verify.
+    """
+    d = bad_x - good_x
+    alpha, x = 1.0, bad_x
+    for _ in range(max_newton):
+        a = rows.sign[:, None] * dy[rows.q]
+        usage = -headroom(rows, lin.y) + row_margin(a, margin_kw)
+        rate = a @ d
+        need = (usage > 0) & (rate > 0)
+        if not need.any():
+            break
+        alpha = float(np.clip(alpha - np.max(usage[need] / rate[need]), 0.0, alpha))
+        x = good_x + alpha * d
+        c = check(x, "scale")
+        if c.ok:
+            return x, c
+        if not c.converged:
+            break
+        lin, dy = linearise(x)
+    return _bisect_segment(check, good_x, good_c, x, tol_kw)
+
+
+def _bisect_segment(check: Callable[[np.ndarray, str], LimitCheck], good_x: np.ndarray,
+                    good_c: LimitCheck, bad_x: np.ndarray, tol_kw: float):
+    """Bisection on the segment from a verified to a violating candidate (full power flows)."""
+    lo, hi = 0.0, 1.0
+    span = float(np.max(np.abs(bad_x - good_x)))
+    best_x, best_c = good_x, good_c
+    while (hi - lo) * span > tol_kw:
+        mid = 0.5 * (lo + hi)
+        x = good_x + mid * (bad_x - good_x)
+        c = check(x, "scale")
+        if c.ok:
+            lo, best_x, best_c = mid, x, c
+        else:
+            hi = mid
+    return best_x, best_c
+
+
+# ----------------------------------------------------------------- methods
+def _shared(net: DssNetwork, key: tuple, build: Callable[[], object]):
+    """Objects built once per compiled network (sensitivity model, LPs) and reused across days.
+
+    Kept on the network object itself, so they live exactly as long as it does.
+    """
+    store = net.__dict__.setdefault("_optimise_cache", {})
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
+def sensitivity_model(net: DssNetwork, flex_idx: np.ndarray, analytic: bool = True) -> SensitivityModel:
+    """The (cached) sensitivity model of `net` for these flexible customers."""
+    key = ("sens", tuple(int(i) for i in flex_idx), analytic)
+    return _shared(net, key, lambda: SensitivityModel(net, flex_idx, analytic=analytic))
+
+
+def make_solver(study: Study, net: DssNetwork, case: DayCase, *, per_customer: bool,
+                allocation: str = "equal", sensitivity: str = "auto",
+                backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
+                max_iter: int = 8) -> Solve:
+    """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
+
+    Parameters
+    ----------
+    per_customer : bool
+        One variable per flexible customer with per-customer caps (``alloc``),
+        or a single equal-allocation value with the envelope caps (``lp``).
+    allocation : str
+        Objective for per-customer variables.
+    sensitivity : str
+        ``analytic`` (Y matrix, no power flows), ``fd`` (perturbation runs) or
+        ``auto`` (analytic unless the circuit has elements it does not model,
+        see :mod:`oe_opt.model.sensitivity`).
+    backend : str
+        :class:`EnvelopeLP` backend.
+    """
+    n_flex = len(case.flex_idx)
+    if sensitivity == "auto":
+        try:
+            sens = sensitivity_model(net, case.flex_idx, analytic=True)
+            sensitivity = "analytic"
+        except NetworkError:
+            sens = sensitivity_model(net, case.flex_idx, analytic=False)
+            sensitivity = "fd"
+    else:
+        sens = sensitivity_model(net, case.flex_idx, analytic=sensitivity == "analytic")
+    rows = limit_rows(sens.layout, study.limits)
+    if per_customer:
+        e = np.eye(n_flex)
+    else:
+        e = np.ones((n_flex, 1))
+        allocation = "equal"
+    nvar = e.shape[1]
+    lp = _shared(net, ("lp", nvar, rows.n, backend),
+                 lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
+    lin = Linearise(sens, e, sensitivity)
+
+    def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
+        if not per_customer:
+            return np.array([cap_kw(study, direction)]), None
+        c = study.customers
+        caps = np.array([getattr(c, f"{direction}_max_kw")[n] for n in case.flex_names])
+        w = getattr(c, f"{direction}_weight")
+        weights = np.array([w.get(n, cap) for n, cap in zip(case.flex_names, caps)])
+        return caps, weights
+
+    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
+        caps, weights = caps_weights(direction)
+        res = verify_and_tighten(
+            ev, direction, lp, lin, rows, caps,
+            lambda model: model.solve_allocation(allocation, weights),
+            improvement_test(allocation, weights), tol_kw=tol_kw, margin_kw=margin_kw,
+            max_iter=max_iter)
+        if per_customer:
+            res.extra["allocation"] = allocation
+        return res
+
+    return solve
+
+
+@register("lp")
+def _lp(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+    return make_solver(study, net, case, per_customer=False)
+
+
+@register("alloc")
+def _alloc(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+    return make_solver(study, net, case, per_customer=True, allocation=study.envelope.allocation)

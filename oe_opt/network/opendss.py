@@ -1,0 +1,442 @@
+"""OpenDSS network adapter.
+
+Compiles a network once, then sets customer injections and reads the state
+(customer voltages, line and transformer loadings) with bulk dss-python calls.
+Nothing outside this module talks to OpenDSS for power flows, except the
+sensitivity module, which reads the Y matrix through :attr:`DssNetwork.dss`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from oe_opt.errors import NetworkError, PowerFlowError
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The monitored quantities of one solved power flow.
+
+    Attributes
+    ----------
+    voltage_v : ndarray
+        Voltage magnitude (V, line to ground) at every monitored customer node.
+    line_loading_pct : ndarray
+        Largest phase current of each line as a percentage of its NormAmps.
+    transformer_loading_pct : ndarray
+        Largest phase current of each transformer winding relative to the
+        winding's rated current kVA/(sqrt(3)·kV) (three-phase) or kVA/kV
+        (single-phase), in percent, maximum over windings.
+    """
+
+    voltage_v: np.ndarray
+    line_loading_pct: np.ndarray
+    transformer_loading_pct: np.ndarray
+
+
+#: power-flow convergence tolerance (per unit voltage change between iterations)
+SOLUTION_TOLERANCE_PU = 1e-8
+
+
+#: compile count per engine: a network is stale once another network compiled on its engine
+_ENGINE_GENERATION: dict[int, int] = {}
+
+
+def _default_engine():
+    import dss
+
+    return dss.DSS
+
+
+class DssNetwork:
+    """A compiled OpenDSS circuit with fast injection setters and state readers.
+
+    Parameters
+    ----------
+    master : str or Path
+        The OpenDSS master file.
+    pv_kw : dict, optional
+        PV size (kW, also its inverter kVA) by customer (load) name.  A
+        PVSystem named ``pv_<load>`` is added at the customer's bus for each.
+    voltage_bases_kv : sequence of float, optional
+        If given, ``Set VoltageBases`` and ``CalcVoltageBases`` are run after
+        compiling (line-to-line kV).
+    engine : dss.IDSS, optional
+        The OpenDSS engine (context) to use; the process's default engine if
+        omitted.  Use ``dss.DSS.NewContext()`` for a second circuit in one process.
+    """
+
+    def __init__(self, master: str | Path, *, pv_kw: dict[str, float] | None = None,
+                 voltage_bases_kv: tuple[float, ...] | None = None, engine=None):
+        self.master = Path(master).resolve()
+        if not self.master.is_file():
+            raise NetworkError(f"OpenDSS master file not found: {self.master}")
+        self.dss = engine if engine is not None else _default_engine()
+        self.dss.AllowForms = False
+        self.n_powerflows = 0
+        cwd = os.getcwd()
+        try:
+            self._command("Clear")
+            self._command(f'Compile "{self.master}"')
+            if voltage_bases_kv:
+                bases = ", ".join(f"{b:g}" for b in voltage_bases_kv)
+                self._command(f"Set VoltageBases=[{bases}]")
+                self._command("CalcVoltageBases")
+        finally:
+            os.chdir(cwd)
+        _ENGINE_GENERATION[id(self.dss)] = _ENGINE_GENERATION.get(id(self.dss), 0) + 1
+        self._generation = _ENGINE_GENERATION[id(self.dss)]
+        self.circuit = self.dss.ActiveCircuit
+        if self.circuit is None or self.circuit.NumNodes == 0:
+            raise NetworkError(f"{self.master}: compiling gave no circuit")
+        # Converge to 1e-8 pu (OpenDSS default 1e-4): a verdict at a limit must not depend on
+        # where the iteration started (a warm start from the previous candidate or a cold one).
+        self.circuit.Solution.Tolerance = SOLUTION_TOLERANCE_PU
+        self._index_loads()
+        self._add_pv(pv_kw or {})
+        self._index_monitors()
+        self._index_pd_elements()
+        vs = self.circuit.Vsources
+        self._has_source = vs.Count > 0
+        self.source_pu_nominal = vs.pu if vs.First else 1.0
+
+    # ------------------------------------------------------------------ set-up
+    def _command(self, cmd: str) -> str:
+        try:
+            self.dss.Text.Command = cmd
+        except Exception as exc:  # dss raises DSSException
+            raise NetworkError(f"{self.master}: OpenDSS rejected '{cmd}': {exc}") from exc
+        return self.dss.Text.Result
+
+    def _index_loads(self) -> None:
+        loads = self.circuit.Loads
+        self.load_names: list[str] = [n.lower() for n in loads.AllNames] if loads.Count else []
+        if not self.load_names:
+            raise NetworkError(f"{self.master}: the circuit has no loads (customers)")
+        self._load_pos = {n: i for i, n in enumerate(self.load_names)}
+        self.load_bus: list[str] = []
+        self.load_nodes: list[list[int]] = []
+        self.load_kv: list[float] = []
+        self.load_phases: list[int] = []
+        elem = self.circuit.ActiveCktElement
+        for i in range(len(self.load_names)):
+            loads.idx = i + 1
+            bus_full = elem.BusNames[0].lower()
+            nph = int(elem.NumPhases)
+            order = [int(n) for n in elem.NodeOrder[: elem.NumConductors]]
+            nodes = [n for n in order if n != 0][:nph] or list(range(1, nph + 1))
+            self.load_bus.append(bus_full)
+            self.load_nodes.append(nodes)
+            self.load_kv.append(float(loads.kV))
+            self.load_phases.append(nph)
+
+    def load_index(self, names: list[str] | tuple[str, ...], what: str = "customer") -> np.ndarray:
+        """Positions of `names` in :attr:`load_names` (0-based).
+
+        Raises
+        ------
+        NetworkError
+            Naming every unknown load.
+        """
+        unknown = [n for n in names if n.lower() not in self._load_pos]
+        if unknown:
+            raise NetworkError(f"{self.master}: unknown {what}(s) {', '.join(unknown)}; the circuit's "
+                               f"loads are {', '.join(self.load_names[:5])}"
+                               f"{', ...' if len(self.load_names) > 5 else ''}")
+        return np.array([self._load_pos[n.lower()] for n in names], dtype=int)
+
+    def _add_pv(self, pv_kw: dict[str, float]) -> None:
+        self.pv_customers = list(pv_kw)
+        self.pv_kw_rated = np.array([float(pv_kw[n]) for n in self.pv_customers])
+        idx = self.load_index(self.pv_customers, "customer with DER") if pv_kw else []
+        for name, i in zip(self.pv_customers, idx):
+            kva = pv_kw[name]
+            self._command(
+                f"New PVSystem.pv_{name} phases={self.load_phases[i]} bus1={self.load_bus[i]} "
+                f"kv={self.load_kv[i]:g} kva={kva:g} pmpp={kva:g} irradiance=0 pf=1 "
+                f"%cutin=0.05 %cutout=0.05 vmaxpu=1.5 vminpu=0.5")
+        pvs = self.circuit.PVSystems
+        all_pv = [n.lower() for n in pvs.AllNames] if pvs.Count else []
+        self._pv_idx = [all_pv.index(f"pv_{n}") + 1 for n in self.pv_customers]
+
+    def _index_monitors(self) -> None:
+        node_names = [n.lower() for n in self.circuit.AllNodeNames]
+        pos = {n: i for i, n in enumerate(node_names)}
+        idx, labels = [], []
+        for name, bus, nodes in zip(self.load_names, self.load_bus, self.load_nodes):
+            base = bus.split(".")[0]
+            for node in nodes:
+                key = f"{base}.{node}"
+                if key not in pos:
+                    raise NetworkError(f"{self.master}: node {key} of load {name} not found")
+                idx.append(pos[key])
+                labels.append(name)
+        self.voltage_node_idx = np.array(idx, dtype=int)
+        #: customer (load) name of each monitored voltage
+        self.voltage_labels: list[str] = labels
+        self.node_names = node_names
+
+    def _index_pd_elements(self) -> None:
+        pd = self.circuit.PDElements
+        names = [n.lower() for n in pd.AllNames]
+        ncond = np.asarray(pd.AllNumConductors, dtype=int)
+        nterm = np.asarray(pd.AllNumTerminals, dtype=int)
+        nph = np.asarray(pd.AllNumPhases, dtype=int)
+        offset = np.concatenate([[0], np.cumsum(ncond * nterm)[:-1]])
+        self._n_currents = int((ncond * nterm).sum())
+        pad = self._n_currents  # points at an appended zero
+        # lines: phase conductors at terminal 1 against NormAmps
+        lines = self.circuit.Lines
+        rating = {}
+        if lines.Count:
+            lines.First
+            while True:
+                rating[f"line.{lines.Name.lower()}"] = float(lines.NormAmps)
+                if not lines.Next:
+                    break
+        line_rows, line_names, line_rating = [], [], []
+        tx_rows, tx_names, tx_rating, tx_owner = [], [], [], []
+        txs = self.circuit.Transformers
+        for e, name in enumerate(names):
+            if name.startswith("line."):
+                line_rows.append([offset[e] + k for k in range(nph[e])])
+                line_names.append(name.split(".", 1)[1])
+                line_rating.append(rating.get(name, math.nan))
+            elif name.startswith("transformer."):
+                txs.Name = name.split(".", 1)[1]
+                for w in range(1, nterm[e] + 1):
+                    txs.Wdg = w
+                    kva, kv = float(txs.kVA), float(txs.kV)
+                    i_rated = kva / (math.sqrt(3) * kv) if nph[e] == 3 else kva / kv
+                    tx_rows.append([offset[e] + (w - 1) * ncond[e] + k for k in range(nph[e])])
+                    tx_rating.append(i_rated)
+                    tx_owner.append(len(tx_names))
+                tx_names.append(name.split(".", 1)[1])
+        self.line_names: list[str] = line_names
+        self.line_rating_a = np.array(line_rating, dtype=float)
+        bad = [n for n, r in zip(line_names, self.line_rating_a) if not (r > 0)]
+        if bad:
+            raise NetworkError(f"{self.master}: line(s) {', '.join(bad[:5])} have no positive NormAmps")
+        self.transformer_names: list[str] = tx_names
+        self._line_gather = self._pad(line_rows, pad)
+        self._tx_gather = self._pad(tx_rows, pad)
+        self._tx_winding_rating_a = np.array(tx_rating, dtype=float)
+        self._tx_owner = np.array(tx_owner, dtype=int)
+
+    @staticmethod
+    def _pad(rows: list[list[int]], pad: int) -> np.ndarray:
+        width = max((len(r) for r in rows), default=1)
+        out = np.full((len(rows), width), pad, dtype=int)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return out
+
+    # ------------------------------------------------------------- injections
+    def set_loads(self, idx: np.ndarray, p_kw: np.ndarray, q_kvar: np.ndarray | None = None) -> None:
+        """Set active (kW) and reactive (kvar) power of the loads at positions `idx`.
+
+        Positive kW is consumption (import), negative is export.  If `q_kvar`
+        is None only kW is set.  Uses the DSS C-API batch setters (one call
+        per property for all loads, ``SetterFlags.AvoidFullRecalc`` like the
+        classic ``Loads.kW`` setter, so the results are identical) and falls
+        back to setting loads one by one where batches are unavailable.
+        """
+        self._check_current()
+        p = np.asarray(p_kw, dtype=float)
+        q = None if q_kvar is None else np.asarray(q_kvar, dtype=float)
+        batch = self._batch("Load", idx)
+        if batch is not None:
+            batch.set("kw", p)
+            if q is not None:
+                batch.set("kvar", q)
+            return
+        loads = self.circuit.Loads
+        if q is None:
+            for i, pk in zip(idx, p):
+                loads.idx = int(i) + 1
+                loads.kW = float(pk)
+        else:
+            for i, pk, qk in zip(idx, p, q):
+                loads.idx = int(i) + 1
+                loads.kW = float(pk)
+                loads.kvar = float(qk)
+
+    def _check_current(self) -> None:
+        """Refuse to touch the engine after another network was compiled on it.
+
+        Compiling clears the engine's previous circuit; using this object's cached
+        element handles (batches) afterwards would act on freed memory.
+        """
+        if _ENGINE_GENERATION.get(id(self.dss)) != self._generation:
+            raise NetworkError(f"{self.master}: another network was compiled on the same OpenDSS "
+                               f"engine since this one; give each DssNetwork its own engine "
+                               f"(engine=dss.DSS.NewContext()) or recompile")
+
+    def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
+        """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
+        idx = np.asarray(idx, dtype=np.int32)
+        cache = self.__dict__.setdefault("_batches", {})
+        key = (cls, idx.tobytes())
+        if key not in cache:
+            try:
+                cache[key] = _Batch(self.dss, cls, idx)
+            except Exception:  # older dss-python without the batch API
+                cache[key] = None
+        return cache[key]
+
+    def set_pv_irradiance(self, pv_idx: np.ndarray, irradiance: np.ndarray) -> None:
+        """Set the irradiance (kW/m², 1.0 = rated) of PVSystems at 0-based positions `pv_idx`
+        of ``PVSystems.AllNames`` (e.g. PV systems defined in the network itself)."""
+        self._check_current()
+        g = np.asarray(irradiance, dtype=float)
+        batch = self._batch("PVSystem", pv_idx)
+        if batch is not None:
+            batch.set("irradiance", g)
+            return
+        pvs = self.circuit.PVSystems
+        for k, gk in zip(pv_idx, g):
+            pvs.idx = int(k) + 1
+            pvs.Irradiance = float(gk)
+
+    def reset_solution(self) -> None:
+        """Make the next power flow independent of earlier ones.
+
+        Rebuilds the Y matrix from the present injections at the next solve
+        (``BuildY``) and starts it from a zero-load solution (``Init``) instead
+        of the previous voltages.  Call it before each independent run (e.g.
+        each day of a batch) so that results do not depend on what the engine
+        solved before: serial and parallel runs then agree bit for bit.
+        """
+        self._command("BuildY")
+        self._command("Init")
+
+    def set_pv_output(self, fraction: np.ndarray) -> None:
+        """Set each DER customer's PV output as a fraction of its rating (irradiance, 0–1)."""
+        self._check_current()
+        pvs = self.circuit.PVSystems
+        for k, g in zip(self._pv_idx, np.asarray(fraction, dtype=float)):
+            pvs.idx = k
+            pvs.Irradiance = float(g)
+
+    def set_source_pu(self, pu: float) -> None:
+        """Set the source (Vsource) voltage in per unit."""
+        self._check_current()
+        vs = self.circuit.Vsources
+        if not vs.First:
+            raise NetworkError(f"{self.master}: no Vsource to set")
+        vs.pu = float(pu)
+
+    # ------------------------------------------------------------ power flow
+    def solve(self) -> None:
+        """Run one snapshot power flow.
+
+        Raises
+        ------
+        PowerFlowError
+            If OpenDSS reports an error or the solution did not converge.
+        """
+        self._check_current()
+        self.n_powerflows += 1
+        sol = self.circuit.Solution
+        try:
+            sol.Solve()
+        except Exception as exc:
+            raise PowerFlowError(f"{self.master}: power flow failed: {exc}") from exc
+        if not sol.Converged:
+            raise PowerFlowError(f"{self.master}: power flow did not converge "
+                                 f"({sol.Iterations} iterations)")
+
+    def node_vmag_v(self) -> np.ndarray:
+        """Voltage magnitude (V) of every node, in :attr:`node_names` order."""
+        return np.asarray(self.circuit.AllBusVmag, dtype=float)
+
+    def _current_mags(self) -> np.ndarray:
+        ma = np.asarray(self.circuit.PDElements.AllCurrentsMagAng, dtype=float)
+        out = np.empty(self._n_currents + 1)
+        out[:-1] = ma[0::2]
+        out[-1] = 0.0
+        return out
+
+    def line_currents_a(self, mags: np.ndarray | None = None) -> np.ndarray:
+        """Largest phase-current magnitude (A) at terminal 1 of every line."""
+        m = self._current_mags() if mags is None else mags
+        return m[self._line_gather].max(axis=1) if len(self._line_gather) else np.zeros(0)
+
+    def transformer_loading_pct(self, mags: np.ndarray | None = None) -> np.ndarray:
+        """Loading (%) of every transformer, largest over its windings and phases."""
+        if not len(self._tx_gather):
+            return np.zeros(0)
+        m = self._current_mags() if mags is None else mags
+        per_winding = m[self._tx_gather].max(axis=1) / self._tx_winding_rating_a * 100.0
+        out = np.zeros(len(self.transformer_names))
+        np.maximum.at(out, self._tx_owner, per_winding)
+        return out
+
+    def read_state(self) -> NetworkState:
+        """The monitored quantities of the last solved power flow."""
+        mags = self._current_mags()
+        return NetworkState(
+            voltage_v=self.node_vmag_v()[self.voltage_node_idx],
+            line_loading_pct=self.line_currents_a(mags) / self.line_rating_a * 100.0,
+            transformer_loading_pct=self.transformer_loading_pct(mags),
+        )
+
+
+class _Batch:
+    """Elements of one DSS class addressed together through the DSS C-API batch functions.
+
+    Parameters
+    ----------
+    engine : dss.IDSS
+        The engine (context) holding the circuit.
+    cls : str
+        DSS class name, e.g. ``"Load"``.
+    idx : ndarray of int
+        0-based positions of the elements in the class's ``AllNames`` order.
+    """
+
+    #: SetterFlags.AvoidFullRecalc: update kW/kvar like the classic ``Loads.kW`` setter
+    FLAGS = 2
+
+    def __init__(self, engine, cls: str, idx: np.ndarray):
+        util = engine._api_util
+        self._lib, self._ffi = util.lib, util.ffi
+        self._check = util._check_for_error
+        cls_idx = list(engine.Classes).index(cls) + 1
+        el = np.ascontiguousarray(np.asarray(idx, dtype=np.int32) + 1)
+        ptr, cnt = self._ffi.new("void***"), self._ffi.new("int32_t[4]")
+        self._lib.Batch_CreateByIndex(ptr, cnt, cls_idx, self._ffi.cast("int32_t*", el.ctypes.data),
+                                      len(el))
+        self._check()
+        self._ptr = self._ffi.gc(ptr[0], self._lib.Batch_Dispose) if len(el) else ptr[0]
+        self._n = int(cnt[0])
+        if self._n != len(el):
+            raise NetworkError(f"batch of {cls}: asked for {len(el)} elements, got {self._n}")
+        # property indices (1-based) by lowercase name, from the first element's class
+        self._props = self._property_indices(engine, cls, cls_idx)
+
+    @staticmethod
+    def _property_indices(engine, cls: str, cls_idx: int) -> dict[str, int]:
+        """1-based property index of each property name (lowercase) of DSS class `cls`."""
+        circuit = engine.ActiveCircuit
+        circuit.SetActiveClass(cls)
+        if not engine.ActiveClass.First:
+            return {}
+        names = [n.lower() for n in circuit.ActiveDSSElement.AllPropertyNames]
+        return {n: i + 1 for i, n in enumerate(names)}
+
+    def set(self, prop: str, values: np.ndarray) -> None:
+        """Set property `prop` of every element from `values` (one value per element)."""
+        if self._n == 0:
+            return
+        v = np.ascontiguousarray(values, dtype=np.float64)
+        if v.shape != (self._n,):
+            raise ValueError(f"expected {self._n} values for {prop}, got shape {v.shape}")
+        self._lib.Batch_SetFloat64Array(self._ptr, self._n, self._props[prop],
+                                        self._ffi.cast("double*", v.ctypes.data), self.FLAGS)
+        self._check()

@@ -1,0 +1,271 @@
+"""Many days of one study: day selection and resumable many-day runs.
+
+:func:`run_days` computes the envelopes of many days of one study and writes
+one Parquet file per day (``<out>/days/day_<DDD>.parquet``, DDD the 0-based
+day index of the ``day`` column) and ``<out>/envelopes.parquet`` with all of
+them.  Files are written atomically and reused only when valid
+(:mod:`oe_opt.runs.storage`): rerunning the same command skips the finished days
+and recomputes the rest, so an interrupted run resumes where it stopped.
+Days run serially in this process, or in parallel on a local or existing Dask
+cluster (:mod:`oe_opt.runs.parallel`), with results equal to the serial ones.
+
+Network sets (:func:`~oe_opt.runs.netset.run_networks` and its helpers) live in
+:mod:`oe_opt.runs.netset`; they and the storage and worker-session names are
+re-exported here for existing callers.
+
+Day numbers
+-----------
+``--days`` (the ``days`` string of :func:`parse_days`) counts days of the data
+from 1 (1 = the first day, 365 = the last of 365): ``1-365`` is the whole year
+and ``--days 221`` is ``--day 220``.  Everything else — ``--day``, the ``day``
+column and the file names — uses the 0-based index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from oe_opt.runs.day import Session, run_day, summarise
+from oe_opt.errors import OEError, StudyError
+from oe_opt.runs.netset import (NETWORK_COLUMNS, compute_network, network_names, network_study,
+                     run_networks, select_flexible)
+from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_workers, dask_client, execute,
+                       warm_up, worker_session)
+from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
+                      read_valid_parquet, run_key, write_parquet_atomic)
+from oe_opt.study import Study
+
+__all__ = [
+    # days (defined here)
+    "BatchStats", "compute_day", "format_summary", "parse_days", "run_days", "run_days_cli",
+    "study_days",
+    # re-exported from oe_opt.runs.storage, oe_opt.runs.parallel and oe_opt.runs.netset
+    "KEY_META", "KEY_VERSION", "ROWS_META", "day_path", "network_path", "read_valid_parquet",
+    "run_key", "write_parquet_atomic",
+    "TaskError", "cached_session", "captured", "dask_client", "warm_up",
+    "NETWORK_COLUMNS", "compute_network", "network_names", "network_study", "run_networks",
+    "select_flexible",
+]
+
+
+def parse_days(spec: str, n_days: int) -> list[int]:
+    """Parse a ``--days`` specification into sorted 0-based day indices.
+
+    Parameters
+    ----------
+    spec : str
+        Day numbers counted from 1 (1 = first day of the data): a range
+        ``"1-365"``, a list ``"1,32,60"``, a single day ``"221"``, a mix
+        ``"1-7,200-210"``, or ``"all"``.
+    n_days : int
+        Number of days in the data.
+
+    Returns
+    -------
+    list of int
+        Sorted, unique 0-based day indices (``"221"`` -> ``[220]``).
+
+    Raises
+    ------
+    StudyError
+        For an empty or malformed specification, a reversed range, or a day
+        outside 1..`n_days`, with the valid range in the message.
+    """
+    text = str(spec).strip().lower()
+    hint = (f"--days counts days from 1 (1..{n_days} for this data; --days 221 is --day 220), "
+            f"e.g. 1-{n_days}, 1,32,60 or all")
+    if not text:
+        raise StudyError(f"--days is empty; {hint}")
+    if text == "all":
+        return list(range(n_days))
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        bounds = [b.strip() for b in part.split("-")] if "-" in part else [part]
+        if len(bounds) not in (1, 2) or not all(b.isdigit() for b in bounds):
+            raise StudyError(f"--days: cannot read {part!r}; {hint}")
+        lo, hi = int(bounds[0]), int(bounds[-1])
+        if hi < lo:
+            raise StudyError(f"--days: range {part!r} runs backwards; {hint}")
+        bad = [d for d in (lo, hi) if not 1 <= d <= n_days]
+        if bad:
+            raise StudyError(f"--days: day {bad[0]} is outside the data (1..{n_days}); {hint}")
+        out.update(range(lo - 1, hi))
+    return sorted(out)
+
+
+def compute_day(study: Study, method: str, day: int, key: str) -> pd.DataFrame:
+    """Envelopes of one day (a Dask task; also used by the serial run).
+
+    The process's cached session is reused (warmed up on first use, see
+    :func:`~oe_opt.runs.parallel.warm_up`); the solver is reset first so the result
+    does not depend on the days this process computed before.
+    """
+    session = worker_session(study, key, method, day)
+    return run_day(study, method=method, day=day, session=session, voltages=False).envelopes
+
+
+@dataclass
+class BatchStats:
+    """What a batch run did."""
+
+    requested: int = 0
+    computed: list = field(default_factory=list)
+    reused: list = field(default_factory=list)
+    #: files that existed but could not be used, with the reason
+    recomputed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    period_hours: float = 0.5
+
+
+def study_days(session: Session) -> tuple[int, int, float]:
+    """(days in the data, periods per day, period length in hours) of a session's study."""
+    data = session.data
+    if hasattr(data, "shapes"):  # network loadshapes
+        return data.n_days, data.periods_per_day, data.period_hours
+    n_days = min(data.load_kw.shape[1], data.pv.shape[0])
+    n_periods = data.load_kw.shape[2]
+    return n_days, n_periods, 24.0 / n_periods
+
+
+def _resolve_days(days: str | Sequence[int] | None, study: Study, n_days: int) -> list[int]:
+    if days is None:
+        days = [study.profiles.day]
+    if isinstance(days, str):
+        return parse_days(days, n_days)
+    out = sorted({int(d) for d in days})
+    if not out:
+        raise StudyError("no days to run")
+    bad = [d for d in out if not 0 <= d < n_days]
+    if bad:
+        raise StudyError(f"day {bad[0]} is outside the data (0-based days 0..{n_days - 1})")
+    return out
+
+
+def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | None,
+              scheduler: str | None, out_dir: Path, method: str | None,
+              progress: bool) -> tuple[pd.DataFrame, BatchStats]:
+    from oe_opt.methods.registry import get_method
+
+    t0 = time.perf_counter()
+    check_workers(workers)
+    method = method or study.envelope.method
+    try:
+        get_method(method)
+    except KeyError as exc:
+        raise StudyError(str(exc.args[0])) from exc
+    key = run_key(study, method)
+    session = cached_session(study, key)  # validates the study and network up front
+    n_days, n_periods, period_hours = study_days(session)
+    wanted = _resolve_days(days, study, n_days)
+    session.case(wanted[0])  # checks the customers against the network
+    n_rows = n_periods * len(study.envelope.directions) * len(study.customers.flexible)
+    out_dir = Path(out_dir)
+    stats = BatchStats(requested=len(wanted), period_hours=period_hours)
+    frames: dict[int, pd.DataFrame] = {}
+    todo = []
+    for day in wanted:
+        df, reason = read_valid_parquet(day_path(out_dir, day), key, n_rows, day=day)
+        if df is not None:
+            frames[day] = df
+            stats.reused.append(day)
+            continue
+        if reason != "missing":
+            stats.recomputed[day] = reason
+        todo.append((day, compute_day, (study, method, day, key)))
+
+    def save(day: int, env: pd.DataFrame) -> None:
+        path = day_path(out_dir, day)
+        write_parquet_atomic(env, path, key)
+        df, reason = read_valid_parquet(path, key, n_rows, day=day)
+        if df is None:
+            raise OEError(f"{path}: day {day} gave {len(env)} rows, expected {n_rows} ({reason})")
+        frames[day] = df
+        stats.computed.append(day)
+
+    execute(todo, workers, scheduler, save, progress, desc=f"{study.name} days",
+            done=len(stats.reused))
+    envelopes = pd.concat([frames[d] for d in wanted], ignore_index=True)
+    write_parquet_atomic(envelopes, out_dir / "envelopes.parquet", key)
+    stats.seconds = time.perf_counter() - t0
+    return envelopes, stats
+
+
+def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int | None = None,
+             scheduler: str | None = None, out_dir: str | Path = Path("results"),
+             method: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Compute the envelopes of many days, one resumable Parquet file per day.
+
+    Parameters
+    ----------
+    study : Study
+    days : str or sequence of int, optional
+        A ``--days`` string (days counted from 1, see :func:`parse_days`), or
+        0-based day indices; the study's day if omitted.
+    workers : int, optional
+        Run on a local Dask cluster of this many single-threaded processes.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (its workers must see the
+        study's files at the same paths).
+    out_dir : str or Path
+        Output folder: ``days/day_<DDD>.parquet`` per day and
+        ``envelopes.parquet`` with all days.
+    method : str, optional
+        The study's ``[envelope] method`` if omitted.
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
+
+    Returns
+    -------
+    DataFrame
+        The envelopes of all requested days in day order (columns
+        :data:`~oe_opt.runs.day.ENVELOPE_COLUMNS`), as stored.
+
+    Raises
+    ------
+    StudyError, ProfileError, NetworkError
+        For a bad study or day specification, before anything is computed.
+    PowerFlowError
+        If a period cannot be solved; the days finished before are kept.
+    """
+    return _run_days(study, days, workers, scheduler, Path(out_dir), method, progress)[0]
+
+
+def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler: str | None,
+                 out_dir: Path) -> None:
+    """``oe-opt run --days/--workers/--scheduler``: run, then print a summary."""
+    import click
+
+    try:
+        env, stats = _run_days(study, days, workers, scheduler, Path(out_dir), None, True)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished days are saved in {Path(out_dir) / 'days'}; "
+                   f"rerun the same command to resume", err=True)
+        raise SystemExit(130)
+    click.echo(format_summary(study, env, stats, workers, scheduler))
+    click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new) and "
+               f"{Path(out_dir) / 'envelopes.parquet'}")
+
+
+def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: int | None,
+                   scheduler: str | None) -> str:
+    """A short text summary of a many-day run."""
+    method = env["method"].iat[0] if len(env) else study.envelope.method
+    where = (f"scheduler {scheduler}" if scheduler else
+             f"{workers} workers" if workers else "serial")
+    lines = [f"study {study.name}  method {method}  days {stats.requested}  flexible customers "
+             f"{env['customer'].nunique()}  ({where})",
+             f"computed {len(stats.computed)} days, reused {len(stats.reused)} in "
+             f"{stats.seconds:.1f} s"]
+    if stats.recomputed:
+        reasons = pd.Series(stats.recomputed).value_counts()
+        lines.append("recomputed damaged or outdated day files: " +
+                     ", ".join(f"{n} {r}" for r, n in reasons.items()))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        lines.append(summarise(env, stats.period_hours).round(3).to_string())
+    return "\n".join(lines)

@@ -1,0 +1,181 @@
+"""Network sets: one study template run over many networks, resumably.
+
+:func:`run_networks` applies a study template (limits, envelope settings,
+profiles, method) to many networks — e.g. the LV networks imported from a
+workbook, or synthetic feeders — for one day, and writes one Parquet file per
+network (``<out>/networks/<name>_day<DDD>.parquet``, see
+:mod:`oe_opt.runs.storage`) and ``<out>/networks.parquet`` with all of them.
+Rerunning skips the networks whose files are valid.  Networks run serially or
+on a Dask cluster (:mod:`oe_opt.runs.parallel`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from oe_opt.runs.day import ENVELOPE_COLUMNS, run_day
+from oe_opt.errors import StudyError
+from oe_opt.network.opendss import DssNetwork
+from oe_opt.runs.parallel import TaskError, captured, check_workers, execute, network_session
+from oe_opt.runs.storage import network_path, read_valid_parquet, run_key, write_parquet_atomic
+from oe_opt.study import CustomerSpec, Study
+
+NETWORK_COLUMNS = ["network"] + ENVELOPE_COLUMNS + ["network_seconds", "n_customers"]
+
+
+def select_flexible(load_names: Sequence[str], flexible: str | float = "all") -> list[str]:
+    """Pick the flexible customers of a network for a network-set run.
+
+    Parameters
+    ----------
+    load_names : sequence of str
+        All loads in network order.
+    flexible : "all" or float
+        ``"all"``, or a fraction in (0, 1]: that share of the loads, spread
+        evenly through the network order (at least one).
+
+    Returns
+    -------
+    list of str
+    """
+    names = list(load_names)
+    if flexible == "all":
+        return names
+    f = float(flexible)
+    if not 0 < f <= 1:
+        raise StudyError(f"flexible fraction must be in (0, 1], got {flexible!r}")
+    picked = [n for i, n in enumerate(names) if np.floor((i + 1) * f) > np.floor(i * f)]
+    return picked or names[:1]
+
+
+def network_study(template: Study, master: str | Path, load_names: Sequence[str],
+                  flexible: str | float = "all", name: str | None = None) -> Study:
+    """The study `template` applied to another network.
+
+    The network's flexible customers are chosen by :func:`select_flexible`;
+    every other load is a fixed customer without DER (the template's
+    ``fixed_der`` names belong to its own network and are dropped); the
+    per-customer caps and weights are the template's envelope caps.
+    """
+    flex = tuple(n.lower() for n in select_flexible(load_names, flexible))
+    env = template.envelope
+    customers = CustomerSpec(
+        flexible=flex, fixed_der=(), fixed=None, der_kw={},
+        fixed_pf=template.customers.fixed_pf,
+        export_max_kw={n: env.export_max_kw for n in flex},
+        import_max_kw={n: env.import_max_kw for n in flex},
+        export_weight={n: env.export_max_kw for n in flex},
+        import_weight={n: env.import_max_kw for n in flex})
+    master = Path(master).resolve()
+    return replace(template, name=name or master.parent.name,
+                   network=replace(template.network, master=master), customers=customers)
+
+
+def compute_network(template: Study, master: str, name: str, day: int, method: str,
+                    flexible: str | float) -> pd.DataFrame:
+    """Envelopes of one network for one day (a Dask task), with a ``network`` column first."""
+    t0 = time.perf_counter()
+    net = DssNetwork(master, voltage_bases_kv=template.network.voltage_bases_kv)
+    study = network_study(template, master, net.load_names, flexible, name)
+    session = network_session(study, net, method, day)
+    env = run_day(study, method=method, day=day, session=session, voltages=False).envelopes
+    env.insert(0, "network", name)
+    env["network_seconds"] = time.perf_counter() - t0
+    env["n_customers"] = len(net.load_names)
+    return env
+
+
+def network_names(masters: Sequence[str | Path]) -> list[str]:
+    """A unique short name per master file: its folder name (numbered if folders repeat)."""
+    names = [Path(m).resolve().parent.name for m in masters]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{i:03d}_{n}" for i, n in enumerate(names)]
+
+
+def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | Path,
+                 day: int | None = None, method: str | None = None,
+                 flexible: str | float = "all", workers: int | None = None,
+                 scheduler: str | None = None, progress: bool = True,
+                 errors: str = "raise") -> pd.DataFrame:
+    """Run a study template over many networks for one day, resumably.
+
+    Parameters
+    ----------
+    template : Study
+        Limits, envelope settings, profiles (demand of the fixed customers)
+        and source voltage to apply to every network.
+    masters : sequence of path
+        The networks' OpenDSS master files.
+    out_dir : str or Path
+        ``networks/<name>_day<DDD>.parquet`` per network and
+        ``networks.parquet`` with all of them.
+    day : int, optional
+        0-based day; the template's day if omitted.
+    method : str, optional
+        The template's method if omitted.
+    flexible : "all" or float
+        Flexible customers of each network (:func:`select_flexible`).
+    workers, scheduler, progress
+        As for :func:`~oe_opt.runs.batch.run_days`; parallel runs spread the networks.
+    errors : {"raise", "record"}
+        On a network that fails (e.g. a period that cannot be solved):
+        stop with the error, or record it in ``result.attrs["failed"]``
+        (network name -> message) and go on with the others.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``network``, :data:`~oe_opt.runs.day.ENVELOPE_COLUMNS`,
+        ``network_seconds`` (wall time of that network: compiling, warming
+        up and computing the day) and ``n_customers``, networks in the order
+        given.
+    """
+    if errors not in ("raise", "record"):
+        raise ValueError(f"errors must be 'raise' or 'record', not {errors!r}")
+    check_workers(workers)
+    method = method or template.envelope.method
+    day = template.profiles.day if day is None else int(day)
+    out_dir = Path(out_dir)
+    masters = [str(Path(m).resolve()) for m in masters]
+    for m in masters:
+        if not Path(m).is_file():
+            raise StudyError(f"network master file not found: {m}")
+    names = network_names(masters)
+    frames: dict[str, pd.DataFrame] = {}
+    todo, keys = [], {}
+    for master, name in zip(masters, names):
+        keys[name] = run_key(template, method, "network", master, str(flexible), day)
+        df, _ = read_valid_parquet(network_path(out_dir, name, day), keys[name],
+                                   columns=NETWORK_COLUMNS, day=day)
+        if df is not None:
+            frames[name] = df
+        else:
+            args = (template, master, name, day, method, flexible)
+            todo.append((name, captured, (compute_network, *args)) if errors == "record" else
+                        (name, compute_network, args))
+    failed: dict[str, str] = {}
+
+    def save(name: str, env: pd.DataFrame | TaskError) -> None:
+        if isinstance(env, TaskError):
+            failed[name] = env.message
+            return
+        path = network_path(out_dir, name, day)
+        write_parquet_atomic(env, path, keys[name])
+        frames[name] = read_valid_parquet(path, keys[name], columns=NETWORK_COLUMNS, day=day)[0]
+
+    execute(todo, workers, scheduler, save, progress, desc="networks",
+            done=len(masters) - len(todo), unit="network")
+    done = [n for n in names if n in frames]
+    out = pd.concat([frames[n] for n in done], ignore_index=True) if done else \
+        pd.DataFrame(columns=NETWORK_COLUMNS)
+    write_parquet_atomic(out, out_dir / "networks.parquet",
+                         run_key(template, method, "network-set", tuple(masters), day))
+    out.attrs["failed"] = failed
+    return out
