@@ -21,7 +21,7 @@ from oe_opt.io.importers.mvlv_xlsx import (
     write_mv_lv_network,
 )
 
-SEED = Path(__file__).resolve().parents[1].parent / "shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx"
+SEED = Path(__file__).resolve().parents[2].parent / "shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx"
 
 TX_COLUMNS = {
     "Connection_Primary": "delta", "Connection_Secondary": "wye", "kvs_primary": 22,

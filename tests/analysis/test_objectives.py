@@ -17,7 +17,7 @@ from oe_opt.analysis.objectives import (ENVELOPE_TABLE_COLUMNS, OBJECTIVES, TABL
                                per_period_totals, run_objectives)
 from oe_opt.study import load_study
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNEQUAL = REPO / "models" / "unequal_der.toml"
 TUTORIAL = REPO / "models" / "tutorial.toml"
 # night (exports limited by voltage, imports at cap), midday PV, evening peak (imports limited by

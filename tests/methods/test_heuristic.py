@@ -15,7 +15,7 @@ from oe_opt.network.opendss import NetworkState
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE
 from oe_opt.study import LimitSpec, load_study
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNEQUAL = REPO / "models" / "unequal_der.toml"
 PERIODS = [0, 24, 36, 39]  # night, midday, evening peak
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_PATH = REPO_ROOT / "profiles" / "generate.py"
 DATA_DIR = REPO_ROOT / "profiles" / "data"
 MODULE_NAME = "profiles_generate"
