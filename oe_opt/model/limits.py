@@ -46,8 +46,9 @@ class LimitCheck:
         False if the power flow did not converge (then nothing else is known).
     voltage_v : ndarray or None
         Every monitored customer voltage (V) of the checked state.
-    v_min_v, v_max_v : float
-        Lowest and highest customer voltage (V).
+    v_lowest_v, v_highest_v : float
+        Lowest and highest customer voltage (V) observed in the checked state
+        (the limits themselves are ``LimitSpec.v_min_v`` / ``v_max_v``).
     max_line_loading_pct, transformer_loading_pct : float
         Highest line and transformer loading (%).
     """
@@ -55,8 +56,8 @@ class LimitCheck:
     ok: bool
     binding: str
     margin_pct: float
-    v_min_v: float
-    v_max_v: float
+    v_lowest_v: float
+    v_highest_v: float
     max_line_loading_pct: float
     transformer_loading_pct: float
     converged: bool = True
@@ -117,8 +118,8 @@ def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list
         ok=bool(best >= 0.0),
         binding=binding,
         margin_pct=best,
-        v_min_v=float(v.min()),
-        v_max_v=float(v.max()),
+        v_lowest_v=float(v.min()),
+        v_highest_v=float(v.max()),
         max_line_loading_pct=float(state.line_loading_pct.max()) if len(state.line_loading_pct) else 0.0,
         transformer_loading_pct=(float(state.transformer_loading_pct.max())
                                  if len(state.transformer_loading_pct) else 0.0),

@@ -23,7 +23,7 @@ from oe_opt.methods.result import INFEASIBLE, SearchResult
 from oe_opt.study import Study
 
 ENVELOPE_COLUMNS = ["day", "period", "time", "direction", "customer", "oe_kw", "method", "binding",
-                    "v_min_v", "v_max_v", "max_line_loading_pct", "transformer_loading_pct",
+                    "v_lowest_v", "v_highest_v", "max_line_loading_pct", "transformer_loading_pct",
                     "n_powerflows", "verified", "status", "binding_margin_pct", "n_lp", "seconds"]
 
 
@@ -117,7 +117,7 @@ def _rows(case: DayCase, t: int, direction: str, method: str, res: SearchResult,
     c = res.check
     verified = res.verified
     return [[case.day, t, case.times[t], direction, name, float(o), method, res.binding,
-             c.v_min_v, c.v_max_v, c.max_line_loading_pct, c.transformer_loading_pct,
+             c.v_lowest_v, c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
              res.n_powerflows, verified, res.status,
              c.margin_pct, res.n_lp, seconds]
             for name, o in zip(case.flex_names, oe)]

@@ -22,7 +22,7 @@ def test_all_within_limits_reports_the_smallest_margin():
     assert c.ok
     assert c.binding == "v_max:b"
     assert c.margin_pct == pytest.approx((253 - 250) / 253 * 100)
-    assert (c.v_min_v, c.v_max_v) == (230.0, 250.0)
+    assert (c.v_lowest_v, c.v_highest_v) == (230.0, 250.0)
     assert c.max_line_loading_pct == 20.0 and c.transformer_loading_pct == 30.0
 
 

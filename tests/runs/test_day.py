@@ -141,7 +141,7 @@ def test_infeasible_periods_are_reported_with_the_failing_constraint(write_study
         assert (bad.status == "infeasible").all()
         assert bad.oe_kw.isna().all()
         assert bad.binding.str.startswith("v_max:").all()
-        assert (bad.v_max_v > 253).all()
+        assert (bad.v_highest_v > 253).all()
         assert bad.verified.all()
         good = env[env.period == 10]
         assert (good.status != "infeasible").all() and (good.oe_kw >= 0).all()
