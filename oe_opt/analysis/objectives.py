@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from oe_opt.runs.day import ENVELOPE_COLUMNS, Session, run_day
+from oe_opt.runs.day import Session, run_day
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.analysis.fairness import allocation_metrics, period_hours_of
 from oe_opt.study import ALLOCATIONS, DIRECTIONS, Study
 

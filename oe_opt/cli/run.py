@@ -43,7 +43,8 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
 
             run_days_cli(st, days, workers, scheduler, default_out(st, out))
             return
-        from oe_opt.runs.day import run_day, summarise
+        from oe_opt.runs.day import run_day
+        from oe_opt.analysis.summary import summarise
 
         result = run_day(st)
     except OEError as exc:
@@ -53,7 +54,7 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
 
 def write_day_outputs(st: Study, result, out: Path) -> None:
     """Write envelopes.csv, envelopes.png and voltages.png and print the summary."""
-    from oe_opt.runs.day import summarise
+    from oe_opt.analysis.summary import summarise
     from oe_opt.io.figures import plot_envelopes, plot_voltages
 
     out.mkdir(parents=True, exist_ok=True)

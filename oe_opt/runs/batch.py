@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from oe_opt.runs.day import Session, run_day, summarise
+from oe_opt.runs.day import Session, run_day
+from oe_opt.analysis.summary import summarise
 from oe_opt.errors import OEError, StudyError
 from oe_opt.runs.netset import (NETWORK_COLUMNS, compute_network, network_names, network_study,
                      run_networks, select_flexible)

@@ -16,16 +16,10 @@ import pandas as pd
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
 from oe_opt.errors import StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
-from oe_opt.analysis.fairness import energy_kwh
+from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
 from oe_opt.methods.registry import get_method
 from oe_opt.network.opendss import DssNetwork
-from oe_opt.methods.result import INFEASIBLE, SearchResult
 from oe_opt.study import Study
-
-ENVELOPE_COLUMNS = ["day", "period", "time", "direction", "customer", "oe_kw", "method", "binding",
-                    "v_lowest_v", "v_highest_v", "max_line_loading_pct", "transformer_loading_pct",
-                    "n_powerflows", "verified", "status", "binding_margin_pct", "n_lp", "seconds"]
-
 
 @dataclass
 class DayResult:
@@ -103,60 +97,9 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
             t0 = time.perf_counter()
             res = solve(ev, direction)
             seconds = time.perf_counter() - t0
-            rows.extend(_rows(case, t, direction, method, res, seconds))
+            rows.extend(envelope_rows(case, t, direction, method, res, seconds))
             if voltages:
-                vrows.append(_voltage_rows(session.net, case, t, direction, res))
+                vrows.append(voltage_rows(session.net, case, t, direction, res))
     env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours)
-
-
-def _rows(case: DayCase, t: int, direction: str, method: str, res: SearchResult,
-          seconds: float) -> list[list]:
-    oe = np.broadcast_to(np.asarray(res.oe_kw, dtype=float), (len(case.flex_names),))
-    c = res.check
-    verified = res.verified
-    return [[case.day, t, case.times[t], direction, name, float(o), method, res.binding,
-             c.v_lowest_v, c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
-             res.n_powerflows, verified, res.status,
-             c.margin_pct, res.n_lp, seconds]
-            for name, o in zip(case.flex_names, oe)]
-
-
-def _voltage_rows(net: DssNetwork, case: DayCase, t: int, direction: str,
-                  res: SearchResult) -> pd.DataFrame:
-    v = res.check.voltage_v
-    if v is None:
-        v = np.full(len(net.voltage_labels), np.nan)
-    return pd.DataFrame({"day": case.day, "period": t, "time": case.times[t], "direction": direction,
-                         "customer": net.voltage_labels, "voltage_v": v})
-
-
-def summarise(envelopes: pd.DataFrame, period_hours: float = 0.5) -> pd.DataFrame:
-    """Per-direction summary of a day's envelopes.
-
-    Returns
-    -------
-    DataFrame
-        Index: direction; columns: periods, infeasible, at_cap, mean_oe_kw,
-        min_oe_kw, max_oe_kw, energy_kwh (mean over customers, summed over
-        periods × period length), n_powerflows, seconds, all_verified,
-        most_binding.
-    """
-    per = envelopes.groupby(["day", "period", "direction"], sort=False).agg(
-        oe_kw=("oe_kw", "mean"), status=("status", "first"), binding=("binding", "first"),
-        n_powerflows=("n_powerflows", "first"), seconds=("seconds", "first"),
-        verified=("verified", "all")).reset_index()
-    out = []
-    for d, g in per.groupby("direction", sort=False):
-        limited = g[g.status == "ok"]
-        out.append({
-            "direction": d, "periods": len(g), "infeasible": int((g.status == INFEASIBLE).sum()),
-            "at_cap": int((g.status == "at_cap").sum()),
-            "mean_oe_kw": g.oe_kw.mean(), "min_oe_kw": g.oe_kw.min(), "max_oe_kw": g.oe_kw.max(),
-            "energy_kwh": energy_kwh(g.oe_kw, period_hours),
-            "n_powerflows": int(g.n_powerflows.sum()), "seconds": float(g.seconds.sum()),
-            "all_verified": bool(g.verified.all()),
-            "most_binding": limited.binding.mode().iat[0] if len(limited) else "cap",
-        })
-    return pd.DataFrame(out).set_index("direction")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oe_opt.runs.day import ENVELOPE_COLUMNS, run_day
+from oe_opt.runs.day import run_day
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.errors import StudyError
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.runs.parallel import TaskError, captured, check_workers, execute, network_session

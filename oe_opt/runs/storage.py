@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from oe_opt.runs.day import ENVELOPE_COLUMNS
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.study import Study
 
 #: Parquet schema-metadata key holding the run key

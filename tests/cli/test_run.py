@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import tutorial_dict
-from oe_opt.runs.day import ENVELOPE_COLUMNS
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.cli.main import main
 
 

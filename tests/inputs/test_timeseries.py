@@ -11,7 +11,8 @@ import pytest
 
 from conftest import dump_toml
 from oe_opt.inputs.case import read_source_table
-from oe_opt.runs.day import Session, run_day, summarise
+from oe_opt.runs.day import Session, run_day
+from oe_opt.analysis.summary import summarise
 from oe_opt.errors import NetworkError, ProfileError, StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.inputs.timeseries import read_network_profiles

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TUTORIAL
-from oe_opt.runs.day import ENVELOPE_COLUMNS, Session, run_day
+from oe_opt.runs.day import Session, run_day
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.model.limits import margins_pct

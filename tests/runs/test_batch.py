@@ -12,7 +12,7 @@ from conftest import TUTORIAL
 from oe_opt.runs import batch, netset
 from oe_opt.runs.batch import (day_path, parse_days, read_valid_parquet, run_days, run_key,
                           run_networks, select_flexible, write_parquet_atomic)
-from oe_opt.runs.day import ENVELOPE_COLUMNS
+from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.cli.main import main
 from oe_opt.errors import StudyError
 from oe_opt.methods.registry import get_method

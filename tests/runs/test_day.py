@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, TUTORIAL
-from oe_opt.runs.day import ENVELOPE_COLUMNS, Session, run_day, summarise
+from oe_opt.runs.day import Session, run_day
+from oe_opt.io.results import ENVELOPE_COLUMNS
+from oe_opt.analysis.summary import summarise
 from oe_opt.errors import PowerFlowError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.model.limits import NOT_CONVERGED

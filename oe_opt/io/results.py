@@ -1,0 +1,39 @@
+"""The envelope table: its columns and how a method's result becomes rows.
+
+One owner of the result schema: :data:`ENVELOPE_COLUMNS` is what
+``envelopes.csv``, the Parquet day files and every summary read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from oe_opt.inputs.case import DayCase
+from oe_opt.methods.result import SearchResult
+from oe_opt.network.opendss import DssNetwork
+
+ENVELOPE_COLUMNS = ["day", "period", "time", "direction", "customer", "oe_kw", "method", "binding",
+                    "v_lowest_v", "v_highest_v", "max_line_loading_pct", "transformer_loading_pct",
+                    "n_powerflows", "verified", "status", "binding_margin_pct", "n_lp", "seconds"]
+
+
+def envelope_rows(case: DayCase, t: int, direction: str, method: str, res: SearchResult,
+          seconds: float) -> list[list]:
+    oe = np.broadcast_to(np.asarray(res.oe_kw, dtype=float), (len(case.flex_names),))
+    c = res.check
+    verified = res.verified
+    return [[case.day, t, case.times[t], direction, name, float(o), method, res.binding,
+             c.v_lowest_v, c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
+             res.n_powerflows, verified, res.status,
+             c.margin_pct, res.n_lp, seconds]
+            for name, o in zip(case.flex_names, oe)]
+
+
+def voltage_rows(net: DssNetwork, case: DayCase, t: int, direction: str,
+                  res: SearchResult) -> pd.DataFrame:
+    v = res.check.voltage_v
+    if v is None:
+        v = np.full(len(net.voltage_labels), np.nan)
+    return pd.DataFrame({"day": case.day, "period": t, "time": case.times[t], "direction": direction,
+                         "customer": net.voltage_labels, "voltage_v": v})
