@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from oe_opt.errors import StudyError
+from oe_opt.errors import ProfileError, StudyError
 from oe_opt.network.opendss import DssNetwork
+from oe_opt.inputs.timeseries import NetworkProfiles, read_network_profiles
 from oe_opt.inputs.profiles import (assign_profiles_seeded, assign_profiles_tutorial, check_day, period_labels,
                        reactive_kvar, read_load_profiles, read_pv_profile)
 from oe_opt.study import Study
@@ -125,8 +126,6 @@ def read_profile_data(study: Study, net: DssNetwork | None = None):
     """
     p = study.profiles
     if p.source == "network":
-        from oe_opt.inputs.timeseries import read_network_profiles
-
         if net is None:
             raise StudyError(f"{study.path}: [profiles] source = \"network\" needs the compiled "
                              f"network to read its loadshapes")
@@ -172,9 +171,7 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     DayCase
     """
     if study.profiles.source == "network":
-        from oe_opt.inputs.timeseries import build_day_case_from_network, read_network_profiles
-
-        prof = data if data is not None and hasattr(data, "shapes") else read_network_profiles(net)
+        prof = data if isinstance(data, NetworkProfiles) else read_network_profiles(net)
         return build_day_case_from_network(study, net, prof, day)
     day = study.profiles.day if day is None else day
     check_day(data.load_kw, data.pv, day, data.load_path, data.pv_path)
@@ -199,6 +196,60 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
                    profile_index=assign)
+
+
+def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
+                                day: int | None = None) -> DayCase:
+    """Build a :class:`DayCase` from the network's own loadshapes.
+
+    Parameters
+    ----------
+    study : Study
+        With ``[profiles] source = "network"``; flexible customers by load name.
+    net : DssNetwork
+    prof : NetworkProfiles
+        From :func:`read_network_profiles`.
+    day : int, optional
+        0-based day within the loadshapes (the study's day if omitted).
+
+    Returns
+    -------
+    DayCase
+        ``period_hours`` from the loadshape interval; network PV systems'
+        irradiance per period in ``pv_irradiance``.
+
+    Raises
+    ------
+    StudyError
+        If the study lists DER customers (with network loadshapes PV comes from
+        the network's PVSystems).
+    ProfileError
+        If `day` is outside the loadshapes.
+    """
+    day = study.profiles.day if day is None else int(day)
+    if study.customers.fixed_der:
+        raise StudyError(f"{study.path}: [customers] fixed_der: with [profiles] source = "
+                         f"\"network\" PV comes from the network's PVSystems; list "
+                         f"{', '.join(study.customers.fixed_der)} under fixed instead")
+    if not 0 <= day < prof.n_days:
+        raise ProfileError(f"{prof.master}: day {day} is outside the network's loadshapes "
+                           f"(days 0..{prof.n_days - 1}: {prof.n_points} points of "
+                           f"{prof.period_hours * 60:g} min)")
+    flex, fixed = check_customers(study, net)
+    n = prof.periods_per_day
+    rows = slice(day * n, (day + 1) * n)
+    fixed_idx = net.load_index(fixed)
+    p, q = prof.load_power(rows, fixed_idx)
+    src = None
+    if study.network.source_pu_table is not None:
+        src = read_source_table(study.network.source_pu_table, n, day)
+    elif study.network.source_pu is not None:
+        src = np.full(n, study.network.source_pu)
+    return DayCase(day=day, times=period_labels(n, prof.period_hours), flex_names=flex,
+                   flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
+                   q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
+                   period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
+                   pv_irradiance=prof.irradiance(rows))
 
 
 def open_network(study: Study) -> DssNetwork:

@@ -18,21 +18,27 @@ number of points and interval:
 Loads with ``status=fixed`` or without a loadshape keep their base kW/kvar.
 A loadshape without ``qmult`` scales kvar with ``pmult``; with
 ``useactual=yes`` the multipliers are kW/kvar.
+
+This module holds the time series as plain arrays (:class:`NetworkProfiles`)
+and the engine-independent checks; the engine reads them
+(:meth:`~oe_opt.network.base.NetworkEngine.time_series`, for OpenDSS
+:mod:`oe_opt.network.opendss_loadshapes`) and
+:func:`oe_opt.inputs.case.build_day_case` turns them into day cases.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from oe_opt.errors import NetworkError, ProfileError, StudyError
-from oe_opt.network.opendss import DssNetwork
-from oe_opt.inputs.profiles import period_labels
+from oe_opt.errors import NetworkError
+from oe_opt.network.base import EngineCapabilityError
 
-#: OpenDSS ``Loads.Status`` value of ``status=fixed`` (no load multipliers apply)
-LOAD_STATUS_FIXED = 1
+if TYPE_CHECKING:
+    from oe_opt.network.base import NetworkEngine
 
 
 @dataclass
@@ -139,32 +145,7 @@ class NetworkProfiles:
         return out
 
 
-def _read_shape(net: DssNetwork, name: str) -> LoadShape:
-    ls = net.circuit.LoadShapes
-    ls.Name = name
-    if ls.Name.lower() != name:
-        raise NetworkError(f"{net.master}: loadshape {name!r} not found")
-    npts = int(ls.Npts)
-    pmult = np.asarray(ls.Pmult, dtype=float)[:npts]
-    qmult = np.asarray(ls.Qmult, dtype=float)
-    qmult = qmult[:npts] if len(qmult) >= npts and npts > 1 else None
-    interval = float(ls.HrInterval)
-    if interval <= 0:  # variable interval: accept a uniform time array
-        hours = np.asarray(ls.TimeArray, dtype=float)[:npts]
-        steps = np.diff(hours)
-        if len(steps) == 0 or not np.allclose(steps, steps[0], rtol=0, atol=1e-9) or steps[0] <= 0:
-            raise NetworkError(f"{net.master}: loadshape {name} has a non-uniform time array; "
-                               f"oe_opt needs equal periods (set interval, minterval or sinterval)")
-        interval = float(steps[0])
-    if len(pmult) != npts or npts == 0:
-        raise NetworkError(f"{net.master}: loadshape {name} has {len(pmult)} multipliers but "
-                           f"npts={npts}")
-    if not np.all(np.isfinite(pmult)):
-        raise NetworkError(f"{net.master}: loadshape {name} has NaN or infinite multipliers")
-    return LoadShape(name, pmult, qmult, interval, bool(ls.UseActual))
-
-
-def _day_split(n_points: int, interval_h: float) -> tuple[int, int]:
+def day_split(n_points: int, interval_h: float) -> tuple[int, int]:
     """(periods_per_day, n_days) of a loadshape span."""
     span_h = n_points * interval_h
     per_day = 24.0 / interval_h
@@ -174,116 +155,63 @@ def _day_split(n_points: int, interval_h: float) -> tuple[int, int]:
     return n_points, 1
 
 
-def read_network_profiles(net: DssNetwork) -> NetworkProfiles:
-    """Read the loadshapes, base powers and PV systems of a freshly compiled network.
+def network_profiles(master: Path, load_kw: list[float], load_kvar: list[float],
+                     load_shape: list[str | None], pv_names: list[str], pv_idx: list[int],
+                     pv_irradiance: list[float], pv_shape: list[str | None],
+                     read_shape: Callable[[str], LoadShape]) -> NetworkProfiles:
+    """Check a network's time series and cut them into days.
 
-    Call it before any injection is set (base kW/kvar/irradiance are read from
-    the circuit); the result is cached on `net`, so later calls return the
-    values as compiled.
+    Parameters
+    ----------
+    master : Path
+        The network (for messages).
+    load_kw, load_kvar, load_shape, pv_names, pv_idx, pv_irradiance, pv_shape
+        As the attributes of :class:`NetworkProfiles`, as compiled.
+    read_shape : callable
+        ``read_shape(name)`` gives the :class:`LoadShape` of a (lowercase) name; called
+        once for every loadshape used.
 
     Raises
     ------
     NetworkError
-        If no load has a loadshape, a loadshape is missing, or the loadshapes
-        used disagree in number of points or interval (naming them).
+        If no load has a loadshape or the loadshapes used disagree in number of points or
+        interval (naming them).
     """
-    cached = getattr(net, "_network_profiles", None)
-    if cached is not None:
-        return cached
-    loads = net.circuit.Loads
-    kw, kvar, shape_of = [], [], []
-    for i in range(len(net.load_names)):
-        loads.idx = i + 1
-        kw.append(float(loads.kW))
-        kvar.append(float(loads.kvar))
-        name = (loads.daily or loads.Yearly or "").lower() or None
-        shape_of.append(None if int(loads.Status) == LOAD_STATUS_FIXED else name)
-    pvs = net.circuit.PVSystems
-    all_pv = [n.lower() for n in pvs.AllNames] if pvs.Count else []
-    added = {f"pv_{c}" for c in net.pv_customers}
-    pv_names, pv_idx, pv_g, pv_shape = [], [], [], []
-    for k, name in enumerate(all_pv):
-        if name in added:
-            continue
-        pvs.idx = k + 1
-        pv_names.append(name)
-        pv_idx.append(k)
-        pv_g.append(float(pvs.Irradiance))
-        pv_shape.append((pvs.daily or pvs.yearly or "").lower() or None)
-    used = sorted({s for s in shape_of + pv_shape if s is not None})
-    if not [s for s in shape_of if s is not None]:
-        raise NetworkError(f"{net.master}: [profiles] source = \"network\" needs loads with a "
+    used = sorted({s for s in load_shape + pv_shape if s is not None})
+    if not [s for s in load_shape if s is not None]:
+        raise NetworkError(f"{master}: [profiles] source = \"network\" needs loads with a "
                            f"daily or yearly loadshape; no load of this network has one")
-    shapes = {name: _read_shape(net, name) for name in used}
+    shapes = {name: read_shape(name) for name in used}
     lengths = {(s.npts, round(s.interval_h * 3600, 6)) for s in shapes.values()}
     if len(lengths) > 1:
         desc = ", ".join(f"{s.name} ({s.npts} points of {s.interval_h * 60:g} min)"
                          for s in shapes.values())
-        raise NetworkError(f"{net.master}: the loadshapes used must have the same number of points "
+        raise NetworkError(f"{master}: the loadshapes used must have the same number of points "
                            f"and interval; found {desc}")
     first = next(iter(shapes.values()))
-    per_day, n_days = _day_split(first.npts, first.interval_h)
-    prof = NetworkProfiles(
-        master=net.master, shapes=shapes, load_kw=np.array(kw), load_kvar=np.array(kvar),
-        load_shape=shape_of, pv_names=pv_names, pv_idx=np.array(pv_idx, dtype=int),
-        pv_irradiance=np.array(pv_g), pv_shape=pv_shape, n_points=first.npts,
+    per_day, n_days = day_split(first.npts, first.interval_h)
+    return NetworkProfiles(
+        master=master, shapes=shapes, load_kw=np.array(load_kw), load_kvar=np.array(load_kvar),
+        load_shape=load_shape, pv_names=pv_names, pv_idx=np.array(pv_idx, dtype=int),
+        pv_irradiance=np.array(pv_irradiance), pv_shape=pv_shape, n_points=first.npts,
         period_hours=first.interval_h, periods_per_day=per_day, n_days=n_days)
-    net._network_profiles = prof
-    return prof
 
 
-def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
-                                day: int | None = None):
-    """Build a :class:`~oe_opt.inputs.case.DayCase` from the network's own loadshapes.
+def read_network_profiles(net: NetworkEngine) -> NetworkProfiles:
+    """The network's own time series (:meth:`NetworkEngine.time_series`).
 
-    Parameters
-    ----------
-    study : Study
-        With ``[profiles] source = "network"``; flexible customers by load name.
-    net : DssNetwork
-    prof : NetworkProfiles
-        From :func:`read_network_profiles`.
-    day : int, optional
-        0-based day within the loadshapes (the study's day if omitted).
-
-    Returns
-    -------
-    DayCase
-        ``period_hours`` from the loadshape interval; network PV systems'
-        irradiance per period in ``pv_irradiance``.
+    The engine reads them once, as compiled (before any injection is set), so
+    later calls return the compiled base powers.
 
     Raises
     ------
-    StudyError
-        If the study lists DER customers (with network loadshapes PV comes from
-        the network's PVSystems).
-    ProfileError
-        If `day` is outside the loadshapes.
+    EngineCapabilityError
+        If the engine provides no loadshapes.
+    NetworkError
+        As :func:`network_profiles`, or if a loadshape is missing or malformed.
     """
-    from oe_opt.inputs.case import DayCase, check_customers, read_source_table
-
-    day = study.profiles.day if day is None else int(day)
-    if study.customers.fixed_der:
-        raise StudyError(f"{study.path}: [customers] fixed_der: with [profiles] source = "
-                         f"\"network\" PV comes from the network's PVSystems; list "
-                         f"{', '.join(study.customers.fixed_der)} under fixed instead")
-    if not 0 <= day < prof.n_days:
-        raise ProfileError(f"{prof.master}: day {day} is outside the network's loadshapes "
-                           f"(days 0..{prof.n_days - 1}: {prof.n_points} points of "
-                           f"{prof.period_hours * 60:g} min)")
-    flex, fixed = check_customers(study, net)
-    n = prof.periods_per_day
-    rows = slice(day * n, (day + 1) * n)
-    fixed_idx = net.load_index(fixed)
-    p, q = prof.load_power(rows, fixed_idx)
-    src = None
-    if study.network.source_pu_table is not None:
-        src = read_source_table(study.network.source_pu_table, n, day)
-    elif study.network.source_pu is not None:
-        src = np.full(n, study.network.source_pu)
-    return DayCase(day=day, times=period_labels(n, prof.period_hours), flex_names=flex,
-                   flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
-                   q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
-                   period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
-                   pv_irradiance=prof.irradiance(rows))
-
+    prof = net.time_series()
+    if prof is None:
+        raise EngineCapabilityError(f"{net.master}: [profiles] source = \"network\" needs the "
+                                    f"network's loadshapes; this network engine provides none")
+    return prof

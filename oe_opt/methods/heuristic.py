@@ -41,13 +41,13 @@ method ``heuristic`` with these documented choices:
 * Every power flow, including the 0-kW check, is counted.
 
 Topology (which customers are supplied through which line or transformer) is
-derived from the compiled OpenDSS circuit by a breadth-first walk from the
-source bus over the power-delivery elements (:func:`supply_matrices`).
+the engine's (:meth:`~oe_opt.network.base.NetworkEngine.topology`; for
+OpenDSS a breadth-first walk from the source bus over the power-delivery
+elements), see :func:`supply_matrices`.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +57,7 @@ from oe_opt.errors import NetworkError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.model.limits import LimitCheck, margins_pct
 from oe_opt.methods.registry import Solve, register
+from oe_opt.network.base import EngineCapabilityError, NetworkEngine
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.study import Study
@@ -72,16 +73,9 @@ def _bus(name: str) -> str:
     return name.split(".", 1)[0].lower()
 
 
-def supply_paths(net: DssNetwork) -> dict[str, list[str]]:
-    """The power-delivery elements between the source and every bus.
-
-    A breadth-first walk from the source (Vsource) bus over every
-    power-delivery element with two or more terminals; in a meshed network
-    this is the breadth-first spanning tree.
-
-    Parameters
-    ----------
-    net : DssNetwork
+def supply_paths(net: NetworkEngine) -> dict[str, list[str]]:
+    """The power-delivery elements between the source and every bus
+    (:meth:`NetworkEngine.topology`; for OpenDSS a breadth-first walk from the source).
 
     Returns
     -------
@@ -92,42 +86,24 @@ def supply_paths(net: DssNetwork) -> dict[str, list[str]]:
 
     Raises
     ------
+    EngineCapabilityError
+        If the engine provides no topology.
     NetworkError
         If the circuit has no voltage source.
     """
-    c = net.circuit
-    if not c.Vsources.First:
-        raise NetworkError(f"{net.master}: no Vsource, cannot find the supply paths")
-    root = _bus(c.ActiveCktElement.BusNames[0])
-    adj: dict[str, list[tuple[str, str]]] = {}
-    pd = c.PDElements
-    i = pd.First
-    while i:
-        elem = c.ActiveCktElement
-        name = pd.Name.lower()
-        buses = [_bus(b) for b in elem.BusNames[: elem.NumTerminals]]
-        for b in buses[1:]:
-            if b != buses[0]:
-                adj.setdefault(buses[0], []).append((name, b))
-                adj.setdefault(b, []).append((name, buses[0]))
-        i = pd.Next
-    paths = {root: []}
-    queue = deque([root])
-    while queue:
-        b = queue.popleft()
-        for name, other in adj.get(b, []):
-            if other not in paths:
-                paths[other] = paths[b] + [name]
-                queue.append(other)
+    paths = net.topology()
+    if paths is None:
+        raise EngineCapabilityError(f"{net.master}: the network engine provides no topology "
+                                    f"(supply paths); use thermal_rule=\"all\"")
     return paths
 
 
-def supply_matrices(net: DssNetwork, customers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def supply_matrices(net: NetworkEngine, customers: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Which customers each line and transformer supplies.
 
     Parameters
     ----------
-    net : DssNetwork
+    net : NetworkEngine
     customers : list of str
         Customer (load) names.
 

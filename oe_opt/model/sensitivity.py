@@ -2,57 +2,52 @@
 
 Around a solved operating point, :class:`SensitivityModel` gives the change of
 every monitored quantity per kW of flexible-customer power (load sign: +1 kW
-is 1 kW more consumption, i.e. 1 kW less export):
+is 1 kW more consumption, i.e. 1 kW less export).  It sees the network only
+through the engine door (:class:`~oe_opt.network.base.NetworkEngine`); with
+the engine's :class:`~oe_opt.network.base.NetworkMatrices` the monitored
+quantities are
 
-* every monitored customer voltage magnitude (V), in
-  :attr:`DssNetwork.voltage_node_idx` order;
-* every line's phase-current magnitudes at terminal 1 (A), one entry per phase
-  conductor of :attr:`DssNetwork._line_gather`;
-* every transformer winding's phase-current magnitudes (A), one entry per
-  phase conductor of :attr:`DssNetwork._tx_gather`.
+* every monitored customer voltage magnitude (V), in ``voltage_labels`` order;
+* every monitored phase-current magnitude (A): the phase conductors at
+  terminal 1 of every line, then those of every transformer winding (the rows
+  of ``NetworkMatrices.current_map``).
 
 :class:`QuantityLayout` describes that vector; limits are applied to it
 entry by entry (a line's loading is the largest of its phase currents, so a
-limit on every phase current is the same constraint, made smooth).
+limit on every phase current is the same constraint, made smooth).  An
+engine without matrices gives the voltages and the loading (%) of every line
+and transformer of ``read_state()`` instead (rating 100 in the layout), and
+finite differences only.
 
-Two ways to compute the sensitivities, which agree (tests: relative error
-< 1e-3, typically 1e-6):
+Two ways to compute the sensitivities, which agree (tested):
 
 :meth:`SensitivityModel.finite_difference`
-    Perturbation runs: one full OpenDSS power flow per direction (two with
-    central differences), counted as power flows.
+    Perturbation runs: one full power flow per direction (two with central
+    differences), counted as power flows.  Works with any engine.
 
 :meth:`SensitivityModel.analytic`
-    From the OpenDSS Y matrix and the node voltages of the solved state
-    (``YNodeVarray``); no power flow.  The network part of the Y matrix,
-    ``Y`` (lines, transformers, the source's Norton admittance; in
-    ``YNodeOrder``), is assembled from the elements' primitive admittances
-    (``Yprim``, ``NodeRef``).  It equals the system Y matrix
-    (``YMatrix.GetCompressedYMatrix``) minus the loads' and PV systems'
-    primitive admittances (checked by the tests) without depending on
-    OpenDSS having rebuilt its Y matrix after the last load change.  Every
-    load and PV system is a constant-power injection ``I_n = conj(S_n / V_n)``
-    at its node, with ``S_n = V_n conj((Y V)_n)`` from the solved voltages, so
-    the power-flow equations ``Y V = I(V, S)`` linearise to::
+    From the network admittance matrix ``Y`` (lines, transformers, the
+    source's Norton admittance; loads and PV left out) and the node voltages
+    of the solved state; no power flow.  Every load and PV system is a
+    constant-power injection ``I_n = conj(S_n / V_n)`` at its node, with
+    ``S_n = V_n conj((Y V)_n)`` from the solved voltages, so the power-flow
+    equations ``Y V = I(V, S)`` linearise to::
 
         Y dV + D conj(dV) = conj(dS) / conj(V),   D = diag(conj(S) / conj(V)^2)
 
     The constant-PQ terms ``D`` make this the power-flow Jacobian rather than
-    plain ``Y^-1``: leaving them out gives voltage sensitivities 3-9 % off on
-    the tutorial study (13 customers at 5-13 kW), against ~1e-5 with them.
+    plain ``Y^-1`` (leaving them out is measurably worse, tested).
     Magnitudes follow from ``d|X| = Re(conj(X) dX) / |X|`` (at ``|X| ~ 0``,
     e.g. an idle customer's service cable, the growth ``|dX|``).
 
     Two solvers (``solver=``): ``dense`` computes ``Y^-1`` restricted to the
     injection nodes ``K`` once (sparse LU) and solves a dense system of size
-    ``2|K|`` per linearisation (~0.1 ms for the Test LV Circuit); ``sparse``
-    factorises the real form of ``Y`` once and iterates on the load terms
-    (~2 ms for 300 customers, where the dense one takes ~0.2 s; ~19 ms for
-    2,000 customers), or, for :data:`SPARSE_LU_COLUMNS` or more directions
-    (per-customer envelopes), factorises the real form of ``Y`` + load terms
-    once per linearisation (150 directions on 300 customers: ~7 ms against
-    ~34 ms iterating).  ``auto`` picks dense up to
-    :data:`DENSE_MAX_INJECTIONS` injection nodes.
+    ``2|K|`` per linearisation (small networks); ``sparse`` factorises the
+    real form of ``Y`` once and iterates on the load terms (large networks),
+    or, for :data:`SPARSE_LU_COLUMNS` or more directions (per-customer
+    envelopes), factorises the real form of ``Y`` + load terms once per
+    linearisation.  ``auto`` picks dense up to :data:`DENSE_MAX_INJECTIONS`
+    injection nodes.  Timings: ``benchmarks/results/``.
 
 :class:`LocalModel` (``Linearisation.model`` of an analytic linearisation)
     goes beyond the linearisation without a power flow: the power-flow
@@ -62,10 +57,12 @@ Two ways to compute the sensitivities, which agree (tests: relative error
     few monitored quantities only).  The optimiser solves its LP on this
     model between power flows (:func:`oe_opt.methods.slp.solve_on_model`).
 
-The analytic model needs constant-power (``model=1``) loads and grounded-wye
-power-conversion elements (as in the Test LV Circuit and the generated
-networks); :class:`SensitivityModel` raises :class:`NetworkError` otherwise,
-and the finite-difference model works for any circuit.
+The analytic model needs the engine's matrices, constant-power (``model=1``)
+loads and grounded-wye power-conversion elements (as in the Test LV Circuit
+and the generated networks); :class:`SensitivityModel` raises
+:class:`~oe_opt.errors.NetworkError` otherwise
+(:class:`~oe_opt.network.base.EngineCapabilityError` when there are no
+matrices), and the finite-difference model works for any circuit.
 """
 
 from __future__ import annotations
@@ -79,7 +76,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 from oe_opt.errors import NetworkError
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices
 
 #: load-sign power of one kW in watts (consumption raises the drawn current)
 W_PER_KW = 1000.0
@@ -94,14 +91,6 @@ MODEL_RTOL = 1e-7
 SPARSE_LU_COLUMNS = 8
 
 
-def _complex(values) -> np.ndarray:
-    """A dss-python complex array (plain re/im pairs unless AdvancedTypes is on) as complex128."""
-    a = np.asarray(values)
-    if np.iscomplexobj(a):
-        return a.ravel().astype(complex)
-    return np.ascontiguousarray(a, dtype=float).view(complex)
-
-
 @dataclass(frozen=True)
 class QuantityLayout:
     """What each entry of the monitored-quantity vector is.
@@ -113,8 +102,10 @@ class QuantityLayout:
     element : list of str
         Customer (for voltages), line or transformer name per entry.
     rating_a : ndarray
-        Rated current (A) of current entries (line NormAmps, transformer
-        winding rated current); NaN for voltages.
+        The value of each current entry at its rating: the rated current (A)
+        of phase currents (line NormAmps, transformer winding rated current),
+        100 for loadings in percent (engines without matrices); NaN for
+        voltages.
     """
 
     kind: np.ndarray
@@ -170,14 +161,14 @@ class SensitivityModel:
 
     Parameters
     ----------
-    net : DssNetwork
+    net : NetworkEngine
         The compiled network.  Building the model runs one power flow on it
-        (the Y matrix exists only after a solution).
+        (OpenDSS knows its node references only after a solution).
     flex_idx : array of int
         Positions of the flexible customers in ``net.load_names``.
     analytic : bool
-        Prepare the analytic model (Y matrix, LU); with False only
-        :meth:`finite_difference` is available.
+        Prepare the analytic model (needs ``net.matrices()``; LU of the
+        network Y); with False only :meth:`finite_difference` is available.
     solver : str
         ``dense``: ``Y^-1`` restricted to the injection nodes is computed once
         and each linearisation solves a dense system of size ``2|K|`` (fast for
@@ -185,9 +176,17 @@ class SensitivityModel:
         and each linearisation iterates on the load terms with it (scales to
         thousands of customers); ``auto``: dense up to
         :data:`DENSE_MAX_INJECTIONS` injection nodes.
+
+    Raises
+    ------
+    EngineCapabilityError
+        With `analytic`, if the engine provides no matrices.
+    NetworkError
+        With `analytic`, if the circuit has elements the analytic model does
+        not cover (see the module notes); finite differences still work.
     """
 
-    def __init__(self, net: DssNetwork, flex_idx: np.ndarray, analytic: bool = True,
+    def __init__(self, net: NetworkEngine, flex_idx: np.ndarray, analytic: bool = True,
                  solver: str = "auto"):
         if solver not in ("auto", "dense", "sparse"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {solver!r}")
@@ -195,172 +194,74 @@ class SensitivityModel:
         self.net = net
         self.flex_idx = np.asarray(flex_idx, dtype=int)
         self.n_flex = len(self.flex_idx)
-        c = net.circuit
-        net.solve()  # NodeRef and the Y matrix exist only after a solution
-        self._y_order = [s.lower() for s in c.YNodeOrder]
-        pos = {s: i for i, s in enumerate(self._y_order)}
-        self.n_nodes = len(self._y_order)
-        self._mon = np.array([pos[net.node_names[i]] for i in net.voltage_node_idx], dtype=int)
-        self._current_rows = self._current_entries()
-        self.layout = self._layout()
-        m = self._branch_current_matrix()
-        self._m_mon = m[self._current_rows]
+        net.solve()  # node references and the Y matrix exist only after a solution
+        self._mats = net.matrices()
         self._analytic = False
+        if self._mats is None:
+            if analytic:
+                raise EngineCapabilityError(f"{net.master}: the network engine provides no "
+                                            f"matrices; analytic sensitivities are unavailable "
+                                            f"(use finite differences)")
+            self.layout = self._state_layout()
+            return
+        mats = self._mats
+        self.n_nodes = mats.n_nodes
+        self._mon = mats.voltage_nodes
+        self._m_mon = mats.current_map
+        nv = len(self._mon)
+        self.layout = QuantityLayout(
+            kind=np.array(["voltage"] * nv + list(mats.current_kind)),
+            element=list(net.voltage_labels) + list(mats.current_element),
+            rating_a=np.concatenate([np.full(nv, np.nan), np.asarray(mats.current_rating_a)]),
+        )
         if analytic:
             self._prepare_analytic()
 
-    # ------------------------------------------------------------------ layout
-    def _current_entries(self) -> np.ndarray:
+    def _state_layout(self) -> QuantityLayout:
+        """Layout of the quantities read from :meth:`NetworkEngine.read_state` (no matrices):
+        voltages, then the loading (%) of every line and transformer."""
         net = self.net
-        rows = []
-        self._cur_kind, self._cur_elem, self._cur_rating = [], [], []
-        for gather, names, rating, kind, owner in (
-                (net._line_gather, net.line_names, net.line_rating_a, "line",
-                 np.arange(len(net.line_names))),
-                (net._tx_gather, net.transformer_names, net._tx_winding_rating_a, "transformer",
-                 net._tx_owner)):
-            for r, row in enumerate(gather):
-                for k in row:
-                    if k < net._n_currents:  # not the padding entry
-                        rows.append(int(k))
-                        self._cur_kind.append(kind)
-                        self._cur_elem.append(names[owner[r]])
-                        self._cur_rating.append(float(rating[r]))
-        return np.array(rows, dtype=int)
-
-    def _layout(self) -> QuantityLayout:
-        nv = len(self._mon)
+        nv = len(net.voltage_labels)
+        nc = len(net.line_names) + len(net.transformer_names)
         return QuantityLayout(
-            kind=np.array(["voltage"] * nv + self._cur_kind),
-            element=list(self.net.voltage_labels) + self._cur_elem,
-            rating_a=np.concatenate([np.full(nv, np.nan), np.array(self._cur_rating)]),
+            kind=np.array(["voltage"] * nv + ["line"] * len(net.line_names)
+                          + ["transformer"] * len(net.transformer_names)),
+            element=list(net.voltage_labels) + list(net.line_names) + list(net.transformer_names),
+            rating_a=np.concatenate([np.full(nv, np.nan), np.full(nc, 100.0)]),
         )
 
-    def _elements(self, first: Callable[[], int], nxt: Callable[[], int]):
-        """Yield (name, Yprim matrix, NodeRef) of each element of an iteration."""
-        c = self.net.circuit
-        el = c.ActiveCktElement
-        ok = first()
-        while ok:
-            ref = np.asarray(el.NodeRef, dtype=int)
-            k = len(ref)
-            yield el.Name.lower(), _complex(el.Yprim).reshape(k, k), ref
-            ok = nxt()
-
-    def _sources(self):
-        """Yield (name, Yprim, NodeRef) of every voltage source (not in the PC element list)."""
-        c = self.net.circuit
-        vs = c.Vsources
-        names = [f"vsource.{n.lower()}" for n in vs.AllNames] if vs.Count else []
-        el = c.ActiveCktElement
-        for name in names:
-            c.SetActiveElement(name)
-            ref = np.asarray(el.NodeRef, dtype=int)
-            yield name, _complex(el.Yprim).reshape(len(ref), len(ref)), ref
-
-    def _branch_current_matrix(self) -> sp.csr_matrix:
-        """Sparse map from node voltages (Y order) to every PD element's terminal currents.
-
-        Rows follow the flat conductor-current order of ``PDElements.AllCurrentsMagAng``.
-        """
-        c = self.net.circuit
-        rows, cols, vals = [], [], []
-        off = 0
-        for _, yp, ref in self._elements(lambda: c.FirstPDElement(), lambda: c.NextPDElement()):
-            a, b = np.nonzero(np.broadcast_to(ref > 0, yp.shape))
-            rows.append(off + a)
-            cols.append(ref[b] - 1)
-            vals.append(yp[a, b])
-            off += len(ref)
-        if off != self.net._n_currents:
-            raise NetworkError(f"{self.net.master}: PD element conductor count {off} does not match "
-                               f"the current readings ({self.net._n_currents})")
-        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(off, self.n_nodes))
-
     # -------------------------------------------------------------- analytic
-    def network_y(self) -> sp.csc_matrix:
-        """Network admittance matrix (S) in YNodeOrder, assembled from the primitive
-        admittances (``Yprim``) of the power-delivery elements (lines, transformers, ...)
-        and the Norton admittance of the sources; loads and PV systems are left out."""
-        c = self.net.circuit
-        rows, cols, vals = [], [], []
-
-        def add(yp: np.ndarray, ref: np.ndarray) -> None:
-            keep = np.nonzero(ref > 0)[0]
-            a, b = np.meshgrid(keep, keep, indexing="ij")
-            rows.append(ref[a].ravel() - 1)
-            cols.append(ref[b].ravel() - 1)
-            vals.append(yp[a, b].ravel())
-
-        for _, yp, ref in self._elements(lambda: c.FirstPDElement(), lambda: c.NextPDElement()):
-            add(yp, ref)
-        for _, yp, ref in self._sources():
-            add(yp, ref)
-        return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(self.n_nodes, self.n_nodes))
-
-    def system_y_without_pc(self) -> sp.csc_matrix:
-        """The OpenDSS system Y matrix (``YMatrix.GetCompressedYMatrix``) minus the primitive
-        admittances of loads, PV systems and other power-conversion elements (not sources).
-
-        Equal to :meth:`network_y` when OpenDSS's Y matrix is up to date (after a solution
-        that rebuilt it); used to cross-check the assembly.
-        """
-        c = self.net.circuit
-        data, indices, indptr = self.net.dss.YMatrix.GetCompressedYMatrix(False)
-        y = sp.csc_matrix((_complex(data), np.asarray(indices), np.asarray(indptr)),
-                          shape=(self.n_nodes, self.n_nodes)).toarray()
-        for name, yp, ref in self._elements(lambda: c.FirstPCElement(), lambda: c.NextPCElement()):
-            if name.startswith("vsource.") or name.startswith("isource."):
-                continue
-            keep = ref > 0
-            r = ref[keep] - 1
-            y[np.ix_(r, r)] -= yp[np.ix_(keep, keep)]
-        return sp.csc_matrix(y)
-
     def _prepare_analytic(self) -> None:
-        net, c = self.net, self.net.circuit
-        injection, source = set(), set()
-        bad_model = []
-        for i, name in enumerate(net.load_names):
-            c.Loads.idx = i + 1
-            if c.Loads.Model != 1:
-                bad_model.append(name)
+        net, mats = self.net, self._mats
+        injection = set()
+        bad_model = [name for name, model in zip(net.load_names, mats.load_model) if model != 1]
         if bad_model:
             raise NetworkError(f"{net.master}: analytic sensitivities need constant-power loads "
                                f"(model=1); {', '.join(bad_model[:5])} are not (use finite "
                                f"differences)")
-        for _, _, ref in self._sources():
-            source.update(int(r) - 1 for r in ref if r > 0)
-        for name, _, ref in self._elements(lambda: c.FirstPCElement(), lambda: c.NextPCElement()):
-            if name.startswith("vsource.") or name.startswith("isource."):
-                continue
-            if ref[-1] != 0 or np.any(ref[:-1] == 0):
+        source = {int(r) for r in mats.source_nodes}
+        for name, nodes in zip(mats.injection_names, mats.injection_nodes):
+            if nodes[-1] != -1 or np.any(nodes[:-1] == -1):
                 raise NetworkError(f"{net.master}: analytic sensitivities need grounded-wye "
                                    f"power-conversion elements; {name} is delta-connected or has "
                                    f"an ungrounded neutral (use finite differences)")
-            injection.update(int(r) - 1 for r in ref[:-1])
+            injection.update(int(r) for r in nodes[:-1])
         both = injection & source
         if both:
             raise NetworkError(f"{net.master}: loads at the source bus are not supported by the "
-                               f"analytic sensitivities ({self._y_order[min(both)]})")
+                               f"analytic sensitivities ({mats.node_order[min(both)]})")
         self._k = np.array(sorted(injection), dtype=int)
         kpos = {n: i for i, n in enumerate(self._k)}
         # flexible customers: their phase nodes (in K) and share of the power per phase
         fr, fc, fv = [], [], []
-        loads = c.Loads
-        el = c.ActiveCktElement
         for j, li in enumerate(self.flex_idx):
-            loads.idx = int(li) + 1
-            ref = np.asarray(el.NodeRef, dtype=int)
-            phase = [int(r) - 1 for r in ref[:-1]]
+            phase = [int(r) for r in mats.load_nodes[int(li)][:-1]]
             for node in phase:
                 fr.append(kpos[node])
                 fc.append(j)
                 fv.append(1.0 / len(phase))
         self._flex_map = sp.csr_matrix((fv, (fr, fc)), shape=(len(self._k), self.n_flex))
-        y = self.network_y()
+        y = mats.y_network
         self._y = y.tocsr()
         self._y_k = self._y[self._k]
         try:
@@ -386,12 +287,39 @@ class SensitivityModel:
         self._z_mon = z_k[self._mon]
         self._mz = self._m_mon @ z_k            # currents per unit injection at K
 
+    @property
+    def matrices(self) -> NetworkMatrices | None:
+        """The engine's :class:`NetworkMatrices` the model was built from (None: the engine
+        has none, quantities come from ``read_state``)."""
+        return self._mats
+
+    @property
+    def injection_nodes(self) -> np.ndarray:
+        """The injection (load/PV) nodes ``K`` of the analytic model, sorted (positions in
+        ``matrices.node_order``)."""
+        if not self._analytic:
+            raise NetworkError("analytic sensitivities were not prepared (analytic=False)")
+        return self._k.copy()
+
     def node_voltages(self) -> np.ndarray:
-        """Complex node voltages (V) of the last solved state, in YNodeOrder."""
-        return _complex(self.net.circuit.YNodeVarray)
+        """Complex node voltages (V) of the last solved state, in ``matrices.node_order``."""
+        if self._mats is None:
+            raise EngineCapabilityError(f"{self.net.master}: the network engine provides no "
+                                        f"matrices (node voltages)")
+        return self._mats.node_voltages()
 
     def quantities(self, v: np.ndarray | None = None) -> np.ndarray:
-        """Monitored quantities (V, A) of the last solved state (or of node voltages `v`)."""
+        """Monitored quantities (V, A) of the last solved state (or of node voltages `v`).
+
+        Without matrices: the voltages (V) and loadings (%) of ``net.read_state()``
+        (see :attr:`layout`); `v` is then not accepted.
+        """
+        if self._mats is None:
+            if v is not None:
+                raise EngineCapabilityError(f"{self.net.master}: the network engine provides "
+                                            f"no matrices (quantities from node voltages)")
+            st = self.net.read_state()
+            return np.concatenate([st.voltage_v, st.line_loading_pct, st.transformer_loading_pct])
         v = self.node_voltages() if v is None else v
         return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon @ v)])
 
@@ -643,13 +571,9 @@ class LocalModel:
     (made of lower orders only).  Each order costs one solve with the
     factorisation already used by the linearisation (no power flow; with the
     sparse solver, an iteration as for the sensitivities, or one solve with
-    a factorisation of ``J0 + D`` made for many directions).  On the Test LV
-    Circuit (unequal-DER study, evening peak) the linear prediction of the
-    feeder-head current after curtailing one customer by 7.7 kW misses it by
-    0.33 A; the second order by 6e-3 A, the third by 2e-4 A, the fourth
-    (default, :data:`SERIES_ORDER`) by 2e-6 A.  For the whole step from the
-    caps (162 kW) to 0 kW the fourth order is within 0.03 A of every
-    monitored current.
+    a factorisation of ``J0 + D`` made for many directions).  Each order
+    shrinks the prediction error by a large factor; the default order is
+    :data:`SERIES_ORDER` (accuracy tested against power flows).
 
     :meth:`predict` gives the monitored quantities after a step,
     :meth:`linearise` the linearisation at the predicted state (the same

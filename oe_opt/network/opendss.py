@@ -1,42 +1,26 @@
-"""OpenDSS network adapter.
+"""OpenDSS network adapter: the OpenDSS implementation of :class:`~oe_opt.network.base.NetworkEngine`.
 
 Compiles a network once, then sets customer injections and reads the state
 (customer voltages, line and transformer loadings) with bulk dss-python calls.
-Nothing outside this module talks to OpenDSS for power flows, except the
-sensitivity module, which reads the Y matrix through :attr:`DssNetwork.dss`.
+The optional capabilities are read by sibling modules: the linear network
+model by :mod:`~oe_opt.network.opendss_matrices`, supply paths by
+:mod:`~oe_opt.network.opendss_topology` and loadshapes by
+:mod:`~oe_opt.network.opendss_loadshapes`.  Nothing outside
+:mod:`oe_opt.network` talks to OpenDSS.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from oe_opt.errors import NetworkError, PowerFlowError
-
-
-@dataclass(frozen=True)
-class NetworkState:
-    """The monitored quantities of one solved power flow.
-
-    Attributes
-    ----------
-    voltage_v : ndarray
-        Voltage magnitude (V, line to ground) at every monitored customer node.
-    line_loading_pct : ndarray
-        Largest phase current of each line as a percentage of its NormAmps.
-    transformer_loading_pct : ndarray
-        Largest phase current of each transformer winding relative to the
-        winding's rated current kVA/(sqrt(3)·kV) (three-phase) or kVA/kV
-        (single-phase), in percent, maximum over windings.
-    """
-
-    voltage_v: np.ndarray
-    line_loading_pct: np.ndarray
-    transformer_loading_pct: np.ndarray
+from oe_opt.inputs.timeseries import NetworkProfiles
+from oe_opt.network import opendss_loadshapes, opendss_matrices, opendss_topology
+from oe_opt.network.base import NetworkMatrices, NetworkState
 
 
 #: power-flow convergence tolerance (per unit voltage change between iterations)
@@ -79,6 +63,10 @@ class DssNetwork:
         self.dss = engine if engine is not None else _default_engine()
         self.dss.AllowForms = False
         self.n_powerflows = 0
+        #: cached element batches by (class, positions); None where the batch API is unavailable
+        self._batches: dict[tuple[str, bytes], _Batch | None] = {}
+        #: the loadshapes as compiled (read on first use of :meth:`time_series`)
+        self._time_series: NetworkProfiles | None = None
         cwd = os.getcwd()
         try:
             self._command("Clear")
@@ -280,7 +268,7 @@ class DssNetwork:
     def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
         """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
         idx = np.asarray(idx, dtype=np.int32)
-        cache = self.__dict__.setdefault("_batches", {})
+        cache = self._batches
         key = (cls, idx.tobytes())
         if key not in cache:
             try:
@@ -385,6 +373,50 @@ class DssNetwork:
             line_loading_pct=self.line_currents_a(mags) / self.line_rating_a * 100.0,
             transformer_loading_pct=self.transformer_loading_pct(mags),
         )
+
+
+    # ------------------------------------------------- optional capabilities
+    def matrices(self) -> NetworkMatrices:
+        """The linear network model of the last solved state (:class:`NetworkMatrices`).
+
+        Call after a power flow (OpenDSS knows the element node references only then).
+        """
+        self._check_current()
+        gathers = ((self._line_gather, self.line_names, self.line_rating_a, "line",
+                    np.arange(len(self.line_names))),
+                   (self._tx_gather, self.transformer_names, self._tx_winding_rating_a,
+                    "transformer", self._tx_owner))
+        return opendss_matrices.read_matrices(
+            self.circuit, master=self.master, node_names=self.node_names,
+            voltage_node_idx=self.voltage_node_idx, gathers=gathers, n_currents=self._n_currents,
+            n_loads=len(self.load_names))
+
+    def system_y_without_pc(self):
+        """OpenDSS's own system Y matrix minus the power-conversion elements (a cross-check
+        of :attr:`NetworkMatrices.y_network`, see
+        :func:`~oe_opt.network.opendss_matrices.system_y_without_pc`)."""
+        self._check_current()
+        return opendss_matrices.system_y_without_pc(self.dss, self.circuit)
+
+    def topology(self) -> dict[str, list[str]]:
+        """Bus (lowercase, no nodes) to the elements on its path from the source
+        (:func:`~oe_opt.network.opendss_topology.supply_paths`)."""
+        self._check_current()
+        return opendss_topology.supply_paths(self.circuit, self.master)
+
+    def time_series(self) -> NetworkProfiles:
+        """The network's loadshapes, base powers and PV systems as compiled.
+
+        Read on the first call, which must come before any injection is set
+        (base kW/kvar/irradiance are read from the circuit); later calls return
+        the same object.
+        """
+        if self._time_series is None:
+            self._check_current()
+            self._time_series = opendss_loadshapes.read_time_series(
+                self.circuit, self.master, len(self.load_names),
+                {f"pv_{c}" for c in self.pv_customers})
+        return self._time_series
 
 
 class _Batch:

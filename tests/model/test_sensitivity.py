@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spl
 
 from conftest import TUTORIAL
 from oe_opt.runs.day import Session
 from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.errors import NetworkError
 from oe_opt.model.sensitivity import SensitivityModel
+from oe_opt.network.base import EngineCapabilityError
 from oe_opt.study import load_study
 
 
@@ -105,20 +108,6 @@ def test_quantities_are_the_monitored_state(tutorial):
     assert np.isclose((y[tx] / lay.rating_a[tx]).max() * 100.0, state.transformer_loading_pct.max())
 
 
-def test_network_y_is_the_system_y_without_loads(tutorial):
-    st, session, case, ev, sens = tutorial
-    ev.set_period(20)
-    ev.solve(np.full(len(case.flex_idx), -1.0))
-    y_net = sens.network_y().toarray()
-    y_sys = sens.system_y_without_pc().toarray()
-    assert np.max(np.abs(y_net - y_sys)) <= 1e-9 * np.max(np.abs(y_sys))
-    # Kirchhoff: no current is injected at nodes without loads, PV or source
-    v = sens.node_voltages()
-    inj = y_net @ v
-    free = np.setdiff1d(np.arange(len(v)), np.concatenate([sens._k, [0, 1, 2]]))
-    assert np.max(np.abs(inj[free])) < 1e-6 * np.max(np.abs(inj))
-
-
 def test_constant_power_terms_matter(tutorial):
     """Plain Y^-1 (no PQ-load Jacobian terms) is measurably worse than the full linearisation."""
     st, session, case, ev, sens = tutorial
@@ -127,11 +116,16 @@ def test_constant_power_terms_matter(tutorial):
     fd = sens.finite_difference(ev.solve, p, np.ones((len(p), 1)), delta_kw=0.01, central=True)
     ev.solve(p)
     full = sens.analytic(p, np.ones((len(p), 1)))
-    v = sens.node_voltages()
-    r = (-1000.0 / np.conj(v[sens._k]))[:, None] * np.asarray(sens._flex_map @ np.ones((len(p), 1)))
-    plain_dv = sens._z_mon @ r
-    vm = v[sens._mon]
-    plain = (np.conj(vm)[:, None] * plain_dv).real[:, 0] / np.abs(vm)
+    # plain Y^-1: dV = Y^-1 conj(dS)/conj(V) at the flexible customers' phase nodes
+    mats = session.net.matrices()
+    v = mats.node_voltages()
+    rhs = np.zeros(mats.n_nodes, dtype=complex)
+    for li in case.flex_idx:
+        phase = mats.load_nodes[li][:-1]
+        rhs[phase] += -1000.0 / len(phase) / np.conj(v[phase])
+    plain_dv = spl.spsolve(mats.y_network.tocsc(), rhs)
+    vm = v[mats.voltage_nodes]
+    plain = (np.conj(vm) * plain_dv[mats.voltage_nodes]).real / np.abs(vm)
     volt = sens.layout.is_voltage
     err_full = rel_err(full.dy_dp[volt, 0], fd.dy_dp[volt, 0])
     err_plain = rel_err(plain, fd.dy_dp[volt, 0])
@@ -149,3 +143,118 @@ def test_sparse_and_dense_solvers_agree(tutorial):
     assert rel_err(b.dy_dp, a.dy_dp) < 1e-9 and np.allclose(a.y, b.y)
     with pytest.raises(ValueError):
         SensitivityModel(session.net, case.flex_idx, solver="magic")
+
+
+class HiddenMatrices:
+    """A minimal engine on the door protocol: a DssNetwork without the optional capabilities."""
+
+    def __init__(self, net):
+        self._net = net
+        for name in ("master", "load_names", "load_bus", "voltage_labels", "line_names",
+                     "transformer_names", "line_rating_a", "pv_customers"):
+            setattr(self, name, getattr(net, name))
+
+    @property
+    def n_powerflows(self) -> int:
+        return self._net.n_powerflows
+
+    def load_index(self, names, what="customer"):
+        return self._net.load_index(names, what)
+
+    def set_loads(self, idx, p_kw, q_kvar=None):
+        self._net.set_loads(idx, p_kw, q_kvar)
+
+    def set_pv_output(self, fraction):
+        self._net.set_pv_output(fraction)
+
+    def set_pv_irradiance(self, pv_idx, irradiance):
+        self._net.set_pv_irradiance(pv_idx, irradiance)
+
+    def set_source_pu(self, pu):
+        self._net.set_source_pu(pu)
+
+    def solve(self):
+        self._net.solve()
+
+    def read_state(self):
+        return self._net.read_state()
+
+    def reset_solution(self):
+        self._net.reset_solution()
+
+    def matrices(self):
+        return None
+
+    def topology(self):
+        return None
+
+    def time_series(self):
+        return None
+
+
+def test_engine_without_matrices_gets_finite_differences(tutorial):
+    """An engine that provides no matrices: analytic sensitivities are refused with an
+    EngineCapabilityError (a NetworkError, so "auto" falls back), finite differences work on
+    the quantities of read_state and agree with those of the full model."""
+    st, session, case, ev, sens = tutorial
+    fake = HiddenMatrices(session.net)
+    with pytest.raises(EngineCapabilityError, match="no matrices"):
+        SensitivityModel(fake, case.flex_idx)
+    assert issubclass(EngineCapabilityError, NetworkError)
+    plain = SensitivityModel(fake, case.flex_idx, analytic=False)
+    lay = plain.layout
+    n_v, n_l = len(fake.voltage_labels), len(fake.line_names)
+    assert list(lay.kind[:n_v]) == ["voltage"] * n_v and lay.element[n_v:n_v + n_l] == fake.line_names
+    assert (lay.rating_a[~lay.is_voltage] == 100.0).all()
+    fake_ev = PowerFlowEvaluator(fake, st.limits, case)
+    fake_ev.set_period(36)
+    p = np.full(len(case.flex_idx), 6.0)
+    fd = plain.finite_difference(fake_ev.solve, p, delta_kw=0.01, central=True)
+    assert fd.method == "fd" and fd.n_powerflows == 1 + 2 * len(p)
+    state = session.net.read_state()  # the last perturbed state
+    assert np.allclose(plain.quantities(), np.concatenate(
+        [state.voltage_v, state.line_loading_pct, state.transformer_loading_pct]))
+    # voltage sensitivities are those of the full model's finite differences
+    ev.set_period(36)
+    full = sens.finite_difference(ev.solve, p, delta_kw=0.01, central=True)
+    assert rel_err(fd.dy_dp[lay.is_voltage], full.dy_dp[sens.layout.is_voltage]) < 1e-9
+    # and the feeder-head line's loading sensitivity (%/kW) is its largest phase current's
+    head = fake.line_names.index("line_mg1_t1_f1_l1")
+    rows = (sens.layout.kind == "line") & (np.array(sens.layout.element) == "line_mg1_t1_f1_l1")
+    worst = np.nonzero(rows)[0][np.argmax(full.y[rows])]
+    assert np.allclose(fd.dy_dp[n_v + head], full.dy_dp[worst] / sens.layout.rating_a[worst] * 100,
+                       rtol=1e-6, atol=1e-9)
+    with pytest.raises(EngineCapabilityError):
+        plain.quantities(np.zeros(3))
+
+
+def test_an_engine_without_matrices_gets_a_verified_lp_envelope(tutorial):
+    """The lp method on the matrix-less engine: sensitivity "auto" falls back to finite
+    differences and still reports a verified envelope."""
+    st, session, case, ev, sens = tutorial
+    from oe_opt.methods.registry import get_method
+
+    fake = HiddenMatrices(session.net)
+    fake_ev = PowerFlowEvaluator(fake, st.limits, case)
+    solve = get_method("lp")(st, fake, case)
+    fake_ev.set_period(30)
+    res = solve(fake_ev, "export")
+    assert res.extra["sensitivity"] == "fd" and res.verified
+
+
+def test_analytic_model_reads_only_the_matrices_interface(tutorial):
+    """A wrapper that exposes matrices() but nothing OpenDSS-specific gets the same analytic
+    sensitivities as the DssNetwork itself."""
+    st, session, case, ev, sens = tutorial
+
+    class MatricesOnly(HiddenMatrices):
+        def matrices(self):
+            return self._net.matrices()
+
+    other = SensitivityModel(MatricesOnly(session.net), case.flex_idx)
+    ev.set_period(24)
+    p = np.full(len(case.flex_idx), -3.0)
+    ev.solve(p)
+    a, b = sens.analytic(p), other.analytic(p)
+    assert np.array_equal(a.dy_dp, b.dy_dp) and np.array_equal(a.y, b.y)
+    assert np.array_equal(other.injection_nodes, sens.injection_nodes)

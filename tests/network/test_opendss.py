@@ -69,8 +69,13 @@ def test_monitors_one_node_per_single_phase_customer_and_ratings():
     assert rating["line_mg1_t1_f1_l1"] == 325 and rating["serviceline_l1"] == 128
     # transformer: per-phase rated current of both windings, kVA/(sqrt(3) kV)
     assert net.transformer_names == ["transformer_mg1_tr1"]
-    assert sorted(net._tx_winding_rating_a) == pytest.approx(
+    net.solve()
+    mats = net.matrices()
+    tx = mats.current_kind == "transformer"
+    assert set(np.array(mats.current_element)[tx]) == {"transformer_mg1_tr1"}
+    assert sorted(set(mats.current_rating_a[tx])) == pytest.approx(
         sorted([500 / (math.sqrt(3) * 22), 500 / (math.sqrt(3) * 0.433)]))
+    assert tx.sum() == 6  # three phases of both windings
 
 
 def test_bulk_readings_equal_element_by_element_readings():
