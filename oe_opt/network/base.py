@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -131,6 +131,7 @@ class NetworkMatrices:
         return len(self.node_order)
 
 
+@runtime_checkable
 class NetworkEngine(Protocol):
     """A compiled network that sets injections, solves and reports what is monitored.
 

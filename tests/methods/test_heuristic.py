@@ -172,3 +172,17 @@ def test_caps_default_to_the_envelope_caps(write_study):
     st = load_study(write_study({"customers": {"export_max_kw": {"load_mg1_1": 4.0}}}))
     caps = customer_caps_kw(st, list(st.customers.flexible), "export")
     assert caps[0] == 4.0 and np.all(caps[1:] == st.envelope.export_max_kw)
+
+
+def test_an_engine_without_topology_is_refused_by_name(session):
+    """The downstream rule needs the engine's topology; an engine without one is named."""
+    from oe_opt.network.base import EngineCapabilityError
+
+    class NoTopology:
+        master, line_names, transformer_names = "fake.dss", session.net.line_names, []
+
+        def topology(self):
+            return None
+
+    with pytest.raises(EngineCapabilityError, match="fake.dss.*no topology"):
+        supply_matrices(NoTopology(), ["load_mg1_1"])

@@ -12,7 +12,7 @@ from oe_opt.runs.day import Session
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.errors import NetworkError
 from oe_opt.model.sensitivity import SensitivityModel
-from oe_opt.network.base import EngineCapabilityError
+from oe_opt.network.base import EngineCapabilityError, NetworkEngine
 from oe_opt.study import load_study
 
 
@@ -198,6 +198,7 @@ def test_engine_without_matrices_gets_finite_differences(tutorial):
     the quantities of read_state and agree with those of the full model."""
     st, session, case, ev, sens = tutorial
     fake = HiddenMatrices(session.net)
+    assert isinstance(fake, NetworkEngine)
     with pytest.raises(EngineCapabilityError, match="no matrices"):
         SensitivityModel(fake, case.flex_idx)
     assert issubclass(EngineCapabilityError, NetworkError)
