@@ -259,3 +259,42 @@ def test_many_days_of_a_yearly_style_shape_run_in_batch(tmp_path):
     assert (tmp_path / "out" / "days" / "day_001.parquet").is_file()
     with pytest.raises(StudyError, match=r"day 3 is outside the data \(1..2\)"):
         run_days(st, "3", out_dir=tmp_path / "out", method="step", progress=False)
+
+
+def test_network_profiles_are_checked_and_cut_into_days_without_an_engine(tmp_path):
+    """The engine only reads arrays; the checks and the cut into days are engine-free."""
+    from oe_opt.inputs.timeseries import LoadShape, network_profiles
+
+    shapes = {"a": LoadShape("a", np.ones(96), None, 0.5, False),
+              "b": LoadShape("b", np.full(96, 0.5), None, 0.5, False),
+              "c": LoadShape("c", np.ones(48), None, 0.5, False)}
+    read = []
+
+    def reader(name):
+        read.append(name)
+        return shapes[name]
+
+    prof = network_profiles(tmp_path, [2.0, 1.0], [0.5, 0.0], ["a", None], ["pv1"], [0], [1.0],
+                            ["b"], reader)
+    assert sorted(read) == ["a", "b"]
+    assert (prof.periods_per_day, prof.n_days, prof.period_hours) == (48, 2, 0.5)
+    p, q = prof.load_power(slice(48, 96), np.array([0, 1]))
+    assert p.shape == (48, 2) and (p[:, 0] == 2.0).all() and (p[:, 1] == 1.0).all()
+    assert (prof.irradiance(slice(0, 48)) == 0.5).all()
+    with pytest.raises(NetworkError, match=r"c \(48 points of 30 min\)"):
+        network_profiles(tmp_path, [2.0], [0.0], ["a"], ["pv1"], [0], [1.0], ["c"], reader)
+    with pytest.raises(NetworkError, match="no load of this network has one"):
+        network_profiles(tmp_path, [2.0], [0.0], [None], ["pv1"], [0], [1.0], ["b"], reader)
+
+
+def test_an_engine_without_loadshapes_is_refused_by_name():
+    from oe_opt.network.base import EngineCapabilityError
+
+    class NoLoadshapes:
+        master = "fake.dss"
+
+        def time_series(self):
+            return None
+
+    with pytest.raises(EngineCapabilityError, match="fake.dss.*provides none"):
+        read_network_profiles(NoLoadshapes())
