@@ -252,10 +252,17 @@ def test_analytic_model_reads_only_the_matrices_interface(tutorial):
         def matrices(self):
             return self._net.matrices()
 
-    other = SensitivityModel(MatricesOnly(session.net), case.flex_idx)
-    ev.set_period(24)
+    engine = MatricesOnly(session.net)
+    other = SensitivityModel(engine, case.flex_idx)
+    other_ev = PowerFlowEvaluator(engine, st.limits, case)
+    other_ev.set_period(24)
     p = np.full(len(case.flex_idx), -3.0)
-    ev.solve(p)
+    fd = other.finite_difference(other_ev.solve, p, delta_kw=0.01, central=True)
+    other_ev.solve(p)
     a, b = sens.analytic(p), other.analytic(p)
+    assert b.method == "analytic" and b.n_powerflows == 0
     assert np.array_equal(a.dy_dp, b.dy_dp) and np.array_equal(a.y, b.y)
+    volt = other.layout.is_voltage
+    assert rel_err(b.dy_dp[volt], fd.dy_dp[volt]) < 1e-3
+    assert rel_err(b.dy_dp[~volt], fd.dy_dp[~volt]) < 1e-3
     assert np.array_equal(other.injection_nodes, sens.injection_nodes)
