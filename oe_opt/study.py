@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from oe_opt.errors import StudyError
+from oe_opt.model.allocations import allocation_names
 
 DIRECTIONS = ("export", "import")
 ASSIGNMENTS = ("tutorial", "seeded")
 PROFILE_SOURCES = ("files", "network")
-ALLOCATIONS = ("equal", "proportional", "max_total", "maxmin", "log_fair")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,6 @@ class ProfileSpec:
     day: int = 0
     assignment: str = "seeded"
     seed: int = 0
-    periods_per_day: int = 48
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,8 @@ class Study:
         """Return a copy of the study with another allocation objective."""
         if allocation is None:
             return self
-        if allocation not in ALLOCATIONS:
-            raise StudyError(f"allocation {allocation!r} is not one of {', '.join(ALLOCATIONS)}")
+        if allocation not in allocation_names():
+            raise StudyError(f"allocation {allocation!r} is not one of {', '.join(allocation_names())}")
         return replace(self, envelope=replace(self.envelope, allocation=allocation))
 
 
@@ -354,7 +353,7 @@ def load_study(path: str | Path) -> Study:
         import_max_kw=et.number("import_max_kw", required=True, nonneg=True),
         step_kw=et.number("step_kw", required=True, positive=True),
         method=et.string("method", default="lp"),
-        allocation=et.string("allocation", default="equal", choices=ALLOCATIONS),
+        allocation=et.string("allocation", default="equal", choices=allocation_names()),
         directions=tuple(dirs),
         tolerance_kw=et.number("tolerance_kw", default=0.001, positive=True),
     )

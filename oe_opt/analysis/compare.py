@@ -91,7 +91,7 @@ def comparison_table(envelopes: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out[COMPARISON_COLUMNS + ["time", "status", "lp_verified"]]
 
 
-def comparison_summary(table: pd.DataFrame, n_flexible: int, period_hours: float = 0.5) -> pd.DataFrame:
+def comparison_summary(table: pd.DataFrame, n_flexible: int, period_hours: float) -> pd.DataFrame:
     """Energy left unused by the stepping search and the cost of each method, per direction.
 
     The exact envelope is bisection's (1 W bracket).  Energies are for all
@@ -145,7 +145,7 @@ def compare_methods(study: Study, day: int | None = None, session: Session | Non
     session = session or Session(study)
     results = {m: run_day(study, m, day=day, session=session, voltages=False) for m in METHODS}
     envelopes = {m: r.envelopes for m, r in results.items()}
-    period_hours = float(getattr(results["bisect"], "period_hours", 0.5))
+    period_hours = results["bisect"].period_hours
     n_flex = int(envelopes["bisect"]["customer"].nunique())
     table = comparison_table(envelopes)
     summary = comparison_summary(table, n_flex, period_hours)

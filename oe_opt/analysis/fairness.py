@@ -69,13 +69,6 @@ def energy_kwh(oe_kw: np.ndarray | pd.Series, period_hours: float) -> float:
     return float(np.nansum(np.asarray(oe_kw, dtype=float)) * period_hours)
 
 
-def period_hours_of(n_periods_per_day: int) -> float:
-    """Length of one period (h) for `n_periods_per_day` periods in 24 h."""
-    if n_periods_per_day <= 0:
-        raise ValueError(f"periods per day must be > 0, got {n_periods_per_day}")
-    return 24.0 / n_periods_per_day
-
-
 def per_period_jain(envelopes: pd.DataFrame) -> pd.Series:
     """Jain's index over the customers of every (day, period, direction).
 

@@ -12,20 +12,21 @@ the proportional weights come from the study's ``[customers]`` tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from oe_opt.runs.day import Session, run_day
+from oe_opt.runs.day import DayResult, Session, run_day
 from oe_opt.io.results import ENVELOPE_COLUMNS
-from oe_opt.analysis.fairness import allocation_metrics, period_hours_of
-from oe_opt.study import ALLOCATIONS, DIRECTIONS, Study
+from oe_opt.analysis.fairness import allocation_metrics
+from oe_opt.model.allocations import allocation_names
+from oe_opt.study import Study
 
 #: the power-flow baseline compared with the LP objectives
 BASELINE = "heuristic"
 #: every objective compared, in table order
-OBJECTIVES = (*ALLOCATIONS, BASELINE)
+OBJECTIVES = (*allocation_names(), BASELINE)
 #: columns of ``objectives.csv``
 TABLE_COLUMNS = ["objective", "direction", "total_kwh", "mean_kw", "min_kw", "max_kw", "jain_index",
                  "n_powerflows", "seconds", "all_verified"]
@@ -54,15 +55,18 @@ class ObjectivesResult:
 
 
 def run_objective(study: Study, objective: str, day: int | None = None, session: Session | None = None,
-                  periods: list[int] | None = None) -> pd.DataFrame:
-    """Per-customer envelopes of one objective (tidy, with an ``objective`` column).
+                  periods: list[int] | None = None) -> DayResult:
+    """Per-customer envelopes of one objective.
+
+    The returned day's envelopes are tidy with two more columns: ``objective``
+    and ``cap_kw`` (the customer's own cap in that direction).
 
     Parameters
     ----------
     study : Study
     objective : str
-        An allocation of :data:`~oe_opt.study.ALLOCATIONS` (solved by the LP
-        method ``alloc``) or ``heuristic``.
+        A registered allocation (:mod:`oe_opt.model.allocations`, solved by
+        the LP method ``alloc``) or ``heuristic``.
     day : int, optional
         0-based day (the study's if omitted).
     session : Session, optional
@@ -77,10 +81,10 @@ def run_objective(study: Study, objective: str, day: int | None = None, session:
                       periods=periods)
     env = res.envelopes.copy()
     env.insert(0, "objective", objective)
-    caps = {d: getattr(study.customers, f"{d}_max_kw") for d in DIRECTIONS}
-    env["cap_kw"] = [caps[d].get(c, getattr(study.envelope, f"{d}_max_kw"))
+    pos = {c: i for i, c in enumerate(res.problem.flex_names)}
+    env["cap_kw"] = [res.problem.customer_caps_kw(d)[pos[c]]
                      for d, c in zip(env["direction"], env["customer"])]
-    return env
+    return replace(res, envelopes=env)
 
 
 def objectives_table(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
@@ -134,9 +138,9 @@ def run_objectives(study: Study, day: int | None = None, session: Session | None
     if unknown:
         raise ValueError(f"unknown objective(s) {', '.join(unknown)}; known: {', '.join(OBJECTIVES)}")
     session = session or Session(study)
-    env = pd.concat([run_objective(study, o, day, session, periods) for o in objectives],
-                    ignore_index=True)
-    hours = period_hours_of(study.profiles.periods_per_day)
+    days = [run_objective(study, o, day, session, periods) for o in objectives]
+    env = pd.concat([r.envelopes for r in days], ignore_index=True)
+    hours = days[0].period_hours  # the day case's period length (the same day for every objective)
     return ObjectivesResult(env[ENVELOPE_TABLE_COLUMNS], objectives_table(env, hours), hours)
 
 

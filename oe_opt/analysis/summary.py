@@ -8,7 +8,7 @@ from oe_opt.analysis.fairness import energy_kwh
 from oe_opt.methods.result import INFEASIBLE
 
 
-def summarise(envelopes: pd.DataFrame, period_hours: float = 0.5) -> pd.DataFrame:
+def summarise(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
     """Per-direction summary of a day's envelopes.
 
     Returns

@@ -8,6 +8,7 @@ import click
 
 from oe_opt.cli.common import default_out, fail, open_study
 from oe_opt.errors import OEError, StudyError
+from oe_opt.model.allocations import allocation_names
 from oe_opt.study import Study
 
 
@@ -21,8 +22,7 @@ from oe_opt.study import Study
                    "--day 220): 1-365, 1,32,60, 200-210,300 or all. One Parquet file per day; "
                    "rerunning resumes.")
 @click.option("--allocation", type=str, default=None,
-              help="equal | proportional | max_total | maxmin | log_fair: per-customer LP "
-                   "(implies --method alloc).")
+              help=f"{' | '.join(allocation_names())}: per-customer LP (implies --method alloc).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask) for --days.")
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -65,7 +65,7 @@ def write_day_outputs(st: Study, result, out: Path) -> None:
     plot_envelopes(env, out / "envelopes.png", f"Operating envelopes — {st.name}, day {day} ({method})")
     plot_voltages(result.voltages, st.limits.v_min_v, st.limits.v_max_v, out / "voltages.png",
                   f"{st.name}, day {day} ({method})")
-    summary = summarise(env, getattr(result, "period_hours", 0.5))
+    summary = summarise(env, result.period_hours)
     click.echo(f"study {st.name}  day {day}  method {method}  flexible customers "
                f"{env['customer'].nunique()}")
     with_pd_options = summary.round(3).to_string()

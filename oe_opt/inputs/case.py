@@ -116,6 +116,11 @@ class ProfileData:
     load_path: Path
     pv_path: Path
 
+    @property
+    def period_hours(self) -> float:
+        """Period length (h): the profiles' periods cover 24 h."""
+        return 24.0 / self.load_kw.shape[2]
+
 
 def read_profile_data(study: Study, net: DssNetwork | None = None):
     """Read and validate the study's profile files.
@@ -195,7 +200,7 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     return DayCase(day=day, times=period_labels(n_periods), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
-                   profile_index=assign)
+                   profile_index=assign, period_hours=data.period_hours)
 
 
 def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,

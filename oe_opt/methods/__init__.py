@@ -5,4 +5,4 @@ Importing this package registers every method (plain imports below), so
 :func:`oe_opt.methods.registry.get_method` knows them all.
 """
 
-from oe_opt.methods import heuristic, search, slp  # noqa: F401  (register the methods)
+from oe_opt.methods import heuristic, optimised, search  # noqa: F401  (register the methods)

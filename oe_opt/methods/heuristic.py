@@ -60,7 +60,7 @@ from oe_opt.methods.registry import Solve, register
 from oe_opt.network.base import EngineCapabilityError, NetworkEngine
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
-from oe_opt.study import Study
+from oe_opt.problem import EnvelopeProblem
 
 #: reduction step of the Ideal OE notebook (kW)
 HEURISTIC_STEP_KW = 0.5
@@ -295,19 +295,11 @@ def network_for(net: DssNetwork, customers: list[str]) -> Network:
     return Network(lines, txs, nodes)
 
 
-def customer_caps_kw(study: Study, customers: list[str], direction: str) -> np.ndarray:
-    """Per-customer caps (kW) from the study (defaulting to the envelope cap)."""
-    caps = getattr(study.customers, f"{direction}_max_kw")
-    default = getattr(study.envelope, f"{direction}_max_kw")
-    return np.array([caps.get(c, default) for c in customers], dtype=float)
-
-
 @register("heuristic")
-def _heuristic(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+def _heuristic(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     view = network_for(net, list(case.flex_names))
-    caps = {d: customer_caps_kw(study, list(case.flex_names), d) for d in ("export", "import")}
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return max_allocation_search(ev, direction, caps[direction], view)
+        return max_allocation_search(ev, direction, problem.customer_caps_kw(direction), view)
 
     return solve

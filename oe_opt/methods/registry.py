@@ -1,9 +1,11 @@
 """Registry of envelope methods.
 
-A method factory takes ``(study, net, case)`` and returns a callable
-``solve(evaluator, direction) -> SearchResult`` for the evaluator's current
-period.  Factories register themselves with :func:`register`; the CLI and
-:mod:`oe_opt.runs.day` look them up by name.
+A method factory takes ``(problem, net, case)`` — the
+:class:`~oe_opt.problem.EnvelopeProblem`, the compiled network and the day
+case — and returns a callable ``solve(evaluator, direction) -> SearchResult``
+for the evaluator's current period.  Factories register themselves with
+:func:`register`; :mod:`oe_opt.runs.day` looks them up by name.  Importing
+:mod:`oe_opt.methods` registers every method of the package.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from oe_opt.inputs.case import DayCase
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.result import SearchResult
-from oe_opt.study import Study
+from oe_opt.problem import EnvelopeProblem
 
 Solve = Callable[[PowerFlowEvaluator, str], SearchResult]
-Factory = Callable[[Study, DssNetwork, DayCase], Solve]
+Factory = Callable[[EnvelopeProblem, DssNetwork, DayCase], Solve]
 
 METHODS: dict[str, Factory] = {}
 
@@ -32,9 +34,9 @@ def register(name: str) -> Callable[[Factory], Factory]:
     return deco
 
 
-def cap_kw(study: Study, direction: str) -> float:
-    """The study's envelope cap (kW) in `direction`."""
-    return getattr(study.envelope, f"{direction}_max_kw")
+def method_names() -> tuple[str, ...]:
+    """Names of the registered methods, sorted."""
+    return tuple(sorted(METHODS))
 
 
 def get_method(name: str) -> Factory:

@@ -13,12 +13,12 @@ from typing import Callable
 import numpy as np
 
 from oe_opt.methods.evaluator import PowerFlowEvaluator
-from oe_opt.methods.registry import Solve, cap_kw, register
+from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.model.limits import LimitCheck
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.inputs.case import DayCase
-from oe_opt.study import Study
+from oe_opt.problem import EnvelopeProblem
 
 Check = Callable[[float], LimitCheck]
 
@@ -104,18 +104,18 @@ def bisect_search(check: Check, cap_kw: float, tol_kw: float = 0.001) -> SearchR
 
 # ------------------------------------------------------------ registered methods
 @register("step")
-def _step(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return step_search(lambda x: ev.check_direction(direction, x), cap_kw(study, direction),
-                           study.envelope.step_kw)
+        return step_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
+                           problem.step_kw)
 
     return solve
 
 
 @register("bisect")
-def _bisect(study: Study, net: DssNetwork, case: DayCase) -> Solve:
+def _bisect(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return bisect_search(lambda x: ev.check_direction(direction, x), cap_kw(study, direction),
-                             study.envelope.tolerance_kw)
+        return bisect_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
+                             problem.tolerance_kw)
 
     return solve

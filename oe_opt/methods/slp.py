@@ -1,18 +1,6 @@
-"""Optimised envelopes: successive LP on sensitivities, verified with full power flows.
+"""Successive LP on sensitivities, verified with full power flows (the ``lp``/``alloc`` core).
 
-Methods registered here (``oe-opt run --method lp|alloc``):
-
-``lp``
-    The equal-allocation envelope (one value for every flexible customer, as
-    ``step`` and ``bisect``) with the study's envelope caps.
-``alloc``
-    One envelope per flexible customer, with per-customer caps
-    (``[customers] export_max_kw`` / ``import_max_kw``) and the objective
-    ``[envelope] allocation``: ``equal`` (all equal), ``proportional``
-    (x_i = w_i lam with ``[customers] export_weight`` / ``import_weight``),
-    ``max_total`` (largest sum), ``maxmin`` (lexicographic: largest minimum,
-    then largest sum) or ``log_fair`` (largest sum of log x_i, piecewise
-    linear).
+The methods that use it are wired in :mod:`oe_opt.methods.optimised`.
 
 The loop (:func:`verify_and_tighten`), per period and direction:
 
@@ -62,13 +50,8 @@ including perturbation runs), ``n_lp`` (LP solves) and ``extra``:
 as a :class:`Candidate`), ``sensitivity`` (``analytic`` | ``fd``) and, for
 ``alloc``, ``allocation``.
 
-Extending (issue 4: fairness metrics, heuristics): build the pieces with
-:func:`make_solver` (or use the registered factories through
-:func:`oe_opt.methods.registry.get_method`) and call the returned ``solve(ev,
-direction)``; per-customer envelopes are ``SearchResult.oe_kw`` (array, kW,
-in ``case.flex_names`` order).  New objectives plug in as a callable
-``objective(lp: EnvelopeLP) -> LPSolution`` (see :mod:`oe_opt.model.lp`) plus an
-``improves(x_new, x_old, tol)`` test.
+New objectives are entries of :mod:`oe_opt.model.allocations` (how to solve
+them on the LP, how to tell an improvement); nothing here changes.
 """
 
 from __future__ import annotations
@@ -78,16 +61,12 @@ from typing import Callable
 
 import numpy as np
 
-from oe_opt.inputs.case import DayCase
-from oe_opt.errors import NetworkError
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
-from oe_opt.model.limits import LimitCheck
-from oe_opt.model.lp import EnvelopeLP, LPSolution
-from oe_opt.methods.registry import Solve, cap_kw, register
-from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
-from oe_opt.model.sensitivity import Linearisation, QuantityLayout, SensitivityModel
-from oe_opt.study import LimitSpec, Study
+from oe_opt.model.allocations import Improves
+from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows, row_margin
+from oe_opt.model.lp import EnvelopeLP, LPSolution
+from oe_opt.model.sensitivity import Linearisation, SensitivityModel
 
 #: default margin (kW per customer) the LP keeps from every linearised limit
 MARGIN_KW = 5e-4
@@ -107,96 +86,6 @@ MAX_CUT_ROUNDS = 5
 MAX_WARM = 8
 #: tie-break towards the linearisation point: objective units per kW of 1-norm distance
 ANCHOR_WEIGHT = 1e-5
-
-
-@dataclass(frozen=True)
-class LimitRows:
-    """Limits on the monitored-quantity vector, one row per limit: ``sign * y[q] <= bound``.
-
-    Attributes
-    ----------
-    q : ndarray of int
-        Quantity index of each row.
-    sign : ndarray
-        +1 for an upper limit, -1 for a lower limit.
-    bound : ndarray
-        ``sign * limit`` (V or A).
-    labels : list of str
-        ``kind:element`` as in :class:`~oe_opt.model.limits.LimitCheck` (``v_max``,
-        ``v_min``, ``line``, ``transformer``).
-    """
-
-    q: np.ndarray
-    sign: np.ndarray
-    bound: np.ndarray
-    labels: list[str]
-
-    @property
-    def n(self) -> int:
-        return len(self.q)
-
-
-def limit_rows(layout: QuantityLayout, limits: LimitSpec) -> LimitRows:
-    """The voltage and thermal limits as rows on the quantity vector.
-
-    Voltages get an upper (``v_max_v``) and a lower (``v_min_v``) row; every
-    line and transformer phase current an upper row at ``line_max_pct`` /
-    ``transformer_max_pct`` of its rated current (the loading is the largest
-    phase current, as in :mod:`oe_opt.model.limits`).
-    """
-    v = np.nonzero(layout.is_voltage)[0]
-    cur = np.nonzero(~layout.is_voltage)[0]
-    pct = np.where(layout.kind[cur] == "line", limits.line_max_pct, limits.transformer_max_pct)
-    q = np.concatenate([v, v, cur])
-    sign = np.concatenate([np.ones(len(v)), -np.ones(len(v)), np.ones(len(cur))])
-    bound = np.concatenate([np.full(len(v), limits.v_max_v), np.full(len(v), -limits.v_min_v),
-                            layout.rating_a[cur] * pct / 100.0])
-    labels = ([f"v_max:{layout.element[i]}" for i in v] + [f"v_min:{layout.element[i]}" for i in v]
-              + [f"{layout.kind[i]}:{layout.element[i]}" for i in cur])
-    return LimitRows(q, sign, bound, labels)
-
-
-def headroom(rows: LimitRows, y: np.ndarray) -> np.ndarray:
-    """Remaining room of every limit row (V or A; negative = violated)."""
-    return rows.bound - rows.sign * y[rows.q]
-
-
-def row_margin(a: np.ndarray, margin_kw: float) -> np.ndarray:
-    """Margin kept from every limit row (V or A): the change if the variable with the
-    largest effect on the row moved by `margin_kw` (kW)."""
-    return margin_kw * np.abs(a).max(axis=1, initial=0.0)
-
-
-def lp_rows(rows: LimitRows, lin: Linearisation, dy_dx: np.ndarray, x0: np.ndarray,
-            margin_kw: float, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Linearised limits ``A x <= b`` in envelope variables.
-
-    Parameters
-    ----------
-    rows : LimitRows
-    lin : Linearisation
-        Quantities at the linearisation point.
-    dy_dx : ndarray, shape (n_q, n_var)
-        Change of each quantity per kW of each envelope variable.
-    x0 : ndarray, shape (n_var,)
-        Envelope variables at the linearisation point (kW).
-    margin_kw : float
-        Each row is tightened by ``margin_kw * max_i |A_ki|`` (the change if
-        the variable with the largest effect on it moved by `margin_kw`), see
-        :func:`row_margin`.
-    extra : ndarray, optional
-        Further tightening per row (V or A).
-
-    Returns
-    -------
-    (A, b)
-        ``b`` is clipped at 0: 0 kW is verified feasible, so the LP always has it.
-    """
-    a = rows.sign[:, None] * dy_dx[rows.q]
-    b = headroom(rows, lin.y) + a @ x0 - row_margin(a, margin_kw)
-    if extra is not None:
-        b = b - extra
-    return a, np.maximum(b, 0.0)
 
 
 @dataclass
@@ -225,39 +114,6 @@ class Candidate:
 
 
 Objective = Callable[[EnvelopeLP], LPSolution]
-Improves = Callable[[np.ndarray, np.ndarray, float], bool]
-
-
-def _improves_componentwise(x_new: np.ndarray, x_old: np.ndarray, tol: float) -> bool:
-    return bool(np.any(x_new > x_old + tol))
-
-
-def improvement_test(allocation: str, weights: np.ndarray | None = None) -> Improves:
-    """``improves(x_new, x_old, tol)``: does the LP's new solution beat the verified one?
-
-    Componentwise for equal allocation; by the objective's value for the
-    others (their optimal allocations need not be unique).
-    """
-    if allocation == "equal":
-        return _improves_componentwise
-    if allocation == "max_total":
-        return lambda xn, xo, tol: float(xn.sum()) > float(xo.sum()) + tol
-    if allocation == "maxmin":
-        return lambda xn, xo, tol: (float(xn.min()) > float(xo.min()) + tol
-                                    or (float(xn.min()) >= float(xo.min()) - tol
-                                        and float(xn.sum()) > float(xo.sum()) + tol))
-    if allocation == "proportional":
-        w = np.asarray(weights, dtype=float)
-        pos = w > 0
-        return lambda xn, xo, tol: float(np.min(xn[pos] / w[pos])) > \
-            float(np.min(xo[pos] / w[pos])) + tol / float(w.max())
-    if allocation == "log_fair":
-        def improves(xn: np.ndarray, xo: np.ndarray, tol: float) -> bool:
-            floor = 1e-3
-            return float(np.sum(np.log(np.maximum(xn, floor)) - np.log(np.maximum(xo, floor)))) \
-                > tol * float(np.sum(1.0 / np.maximum(xo, floor)))
-        return improves
-    raise ValueError(f"unknown allocation {allocation!r}")
 
 
 class Linearise:
@@ -325,7 +181,8 @@ class EnvelopeModel:
 
 def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                        linearise: Linearise, rows: LimitRows, caps_kw: np.ndarray,
-                       objective: Objective, improves: Improves = _improves_componentwise, *,
+                       objective: Objective, improves: Improves, *,
+                       componentwise: bool = True,
                        tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                        max_iter: int = 8, max_inner: int = MAX_INNER,
                        max_cut_rounds: int | None = None,
@@ -348,7 +205,11 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     objective : callable
         ``objective(lp) -> LPSolution`` after ``lp.update``.
     improves : callable
-        Acceptance test, see :func:`improvement_test`.
+        Acceptance test ``improves(x_new, x_old, tol)``, from the objective's
+        :class:`~oe_opt.model.allocations.Allocation`.
+    componentwise : bool
+        `improves` compares variable by variable (its tolerances are per
+        variable; else they are totals).
     tol_kw, margin_kw, max_iter : float, float, int
         See the module docstring.
     max_inner, max_cut_rounds : int
@@ -374,7 +235,7 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     if max_cut_rounds is None:
         max_cut_rounds = MAX_CUT_ROUNDS if nvar > 1 else 0
     # creep_kw per variable: the componentwise test compares each variable, the others a total
-    creep = creep_kw if improves is _improves_componentwise else creep_kw * nvar
+    creep = creep_kw if componentwise else creep_kw * nvar
     e = linearise.e
     history: list[Candidate] = []
 
@@ -661,95 +522,3 @@ def _bisect_segment(check: Callable[[np.ndarray, str], LimitCheck], good_x: np.n
         else:
             hi = mid
     return best_x, best_c
-
-
-# ----------------------------------------------------------------- methods
-def _shared(net: DssNetwork, key: tuple, build: Callable[[], object]):
-    """Objects built once per compiled network (sensitivity model, LPs) and reused across days.
-
-    Kept on the network object itself, so they live exactly as long as it does.
-    """
-    store = net.__dict__.setdefault("_optimise_cache", {})
-    if key not in store:
-        store[key] = build()
-    return store[key]
-
-
-def sensitivity_model(net: DssNetwork, flex_idx: np.ndarray, analytic: bool = True) -> SensitivityModel:
-    """The (cached) sensitivity model of `net` for these flexible customers."""
-    key = ("sens", tuple(int(i) for i in flex_idx), analytic)
-    return _shared(net, key, lambda: SensitivityModel(net, flex_idx, analytic=analytic))
-
-
-def make_solver(study: Study, net: DssNetwork, case: DayCase, *, per_customer: bool,
-                allocation: str = "equal", sensitivity: str = "auto",
-                backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
-                max_iter: int = 8) -> Solve:
-    """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
-
-    Parameters
-    ----------
-    per_customer : bool
-        One variable per flexible customer with per-customer caps (``alloc``),
-        or a single equal-allocation value with the envelope caps (``lp``).
-    allocation : str
-        Objective for per-customer variables.
-    sensitivity : str
-        ``analytic`` (Y matrix, no power flows), ``fd`` (perturbation runs) or
-        ``auto`` (analytic unless the circuit has elements it does not model,
-        see :mod:`oe_opt.model.sensitivity`).
-    backend : str
-        :class:`EnvelopeLP` backend.
-    """
-    n_flex = len(case.flex_idx)
-    if sensitivity == "auto":
-        try:
-            sens = sensitivity_model(net, case.flex_idx, analytic=True)
-            sensitivity = "analytic"
-        except NetworkError:
-            sens = sensitivity_model(net, case.flex_idx, analytic=False)
-            sensitivity = "fd"
-    else:
-        sens = sensitivity_model(net, case.flex_idx, analytic=sensitivity == "analytic")
-    rows = limit_rows(sens.layout, study.limits)
-    if per_customer:
-        e = np.eye(n_flex)
-    else:
-        e = np.ones((n_flex, 1))
-        allocation = "equal"
-    nvar = e.shape[1]
-    lp = _shared(net, ("lp", nvar, rows.n, backend),
-                 lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
-    lin = Linearise(sens, e, sensitivity)
-
-    def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
-        if not per_customer:
-            return np.array([cap_kw(study, direction)]), None
-        c = study.customers
-        caps = np.array([getattr(c, f"{direction}_max_kw")[n] for n in case.flex_names])
-        w = getattr(c, f"{direction}_weight")
-        weights = np.array([w.get(n, cap) for n, cap in zip(case.flex_names, caps)])
-        return caps, weights
-
-    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        caps, weights = caps_weights(direction)
-        res = verify_and_tighten(
-            ev, direction, lp, lin, rows, caps,
-            lambda model: model.solve_allocation(allocation, weights),
-            improvement_test(allocation, weights), tol_kw=tol_kw, margin_kw=margin_kw,
-            max_iter=max_iter)
-        if per_customer:
-            res.extra["allocation"] = allocation
-        return res
-
-    return solve
-
-
-@register("lp")
-def _lp(study: Study, net: DssNetwork, case: DayCase) -> Solve:
-    return make_solver(study, net, case, per_customer=False)
-
-
-@register("alloc")
-def _alloc(study: Study, net: DssNetwork, case: DayCase) -> Solve:
-    return make_solver(study, net, case, per_customer=True, allocation=study.envelope.allocation)

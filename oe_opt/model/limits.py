@@ -21,11 +21,15 @@ balanced load is flagged at 58 % of rating).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from oe_opt.network.opendss import NetworkState
 from oe_opt.study import LimitSpec
+
+if TYPE_CHECKING:
+    from oe_opt.model.sensitivity import Linearisation, QuantityLayout
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,72 @@ NOT_CONVERGED = LimitCheck(False, "power_flow:not_converged", -np.inf, np.nan, n
                            np.nan, converged=False)
 
 
+@dataclass(frozen=True)
+class LimitKind:
+    """One kind of network limit: the single definition behind verification and LP rows.
+
+    Attributes
+    ----------
+    name : str
+        Label prefix (``v_max``, ``v_min``, ``line``, ``transformer``); a
+        constraint is labelled ``<name>:<element>`` (:func:`limit_label`).
+    quantity : str
+        What it limits: ``voltage`` (customer node voltage, V), ``line`` or
+        ``transformer`` (phase current, A; as ``QuantityLayout.kind``).
+    sense : float
+        +1 for an upper limit, -1 for a lower limit.
+    setting : str
+        The :class:`~oe_opt.study.LimitSpec` field holding the limit: volts
+        for voltages, percent of the rated current for thermal limits.
+    """
+
+    name: str
+    quantity: str
+    sense: float
+    setting: str
+
+    @property
+    def thermal(self) -> bool:
+        return self.quantity != "voltage"
+
+    def limit(self, limits: LimitSpec) -> float:
+        """The limit (V, or % of rating) in `limits`."""
+        return float(getattr(limits, self.setting))
+
+    def margin_pct(self, value: np.ndarray, limits: LimitSpec) -> np.ndarray:
+        """Margin (%) of observed values: V for voltages (margin in % of the limit), % of
+        rating for thermal limits (margin in percentage points); negative = violated."""
+        lim = self.limit(limits)
+        if self.thermal:
+            return lim - value
+        return self.sense * (lim - value) / lim * 100.0
+
+    def bound(self, limits: LimitSpec, rating_a: np.ndarray) -> np.ndarray:
+        """``sense * limit`` on the quantity itself (V, or A from the rated current `rating_a`)."""
+        if self.thermal:
+            return rating_a * self.limit(limits) / 100.0
+        return np.full(len(rating_a), self.sense * self.limit(limits))
+
+
+#: every limit oe_opt checks, in the order of the LP rows
+LIMIT_KINDS = (LimitKind("v_max", "voltage", 1.0, "v_max_v"),
+               LimitKind("v_min", "voltage", -1.0, "v_min_v"),
+               LimitKind("line", "line", 1.0, "line_max_pct"),
+               LimitKind("transformer", "transformer", 1.0, "transformer_max_pct"))
+
+
+def limit_label(kind: str, element: str) -> str:
+    """The one label format of a constraint: ``kind:element`` (e.g. ``v_max:load_mg1_9``)."""
+    return f"{kind}:{element}"
+
+
+def _observed(state: NetworkState, quantity: str) -> np.ndarray:
+    return {"voltage": state.voltage_v, "line": state.line_loading_pct,
+            "transformer": state.transformer_loading_pct}[quantity]
+
+
 def margins_pct(state: NetworkState, limits: LimitSpec) -> dict[str, np.ndarray]:
-    """Margin (percent) of every constraint, by constraint kind.
+    """Margin (percent) of every constraint, by constraint kind (:data:`LIMIT_KINDS`).
 
     Returns
     -------
@@ -77,13 +145,7 @@ def margins_pct(state: NetworkState, limits: LimitSpec) -> dict[str, np.ndarray]
         ``v_max``, ``v_min`` (per monitored customer node), ``line`` (per
         line), ``transformer`` (per transformer); negative entries are violations.
     """
-    v = state.voltage_v
-    return {
-        "v_max": (limits.v_max_v - v) / limits.v_max_v * 100.0,
-        "v_min": (v - limits.v_min_v) / limits.v_min_v * 100.0,
-        "line": limits.line_max_pct - state.line_loading_pct,
-        "transformer": limits.transformer_max_pct - state.transformer_loading_pct,
-    }
+    return {k.name: k.margin_pct(_observed(state, k.quantity), limits) for k in LIMIT_KINDS}
 
 
 def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list[str],
@@ -104,15 +166,15 @@ def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list
     LimitCheck
     """
     margins = margins_pct(state, limits)
-    labels = {"v_max": voltage_labels, "v_min": voltage_labels, "line": line_names,
-              "transformer": transformer_names}
+    names = {"voltage": voltage_labels, "line": line_names, "transformer": transformer_names}
+    labels = {k.name: names[k.quantity] for k in LIMIT_KINDS}
     best_kind, best_i, best = "", -1, np.inf
     for kind, m in margins.items():
         if len(m):
             i = int(np.argmin(m))
             if m[i] < best:
                 best_kind, best_i, best = kind, i, float(m[i])
-    binding = f"{best_kind}:{labels[best_kind][best_i]}" if best_kind else "none"
+    binding = limit_label(best_kind, labels[best_kind][best_i]) if best_kind else "none"
     v = state.voltage_v
     return LimitCheck(
         ok=bool(best >= 0.0),
@@ -125,3 +187,92 @@ def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list
                                  if len(state.transformer_loading_pct) else 0.0),
         voltage_v=v,
     )
+
+
+# ------------------------------------------------------------------ LP rows
+@dataclass(frozen=True)
+class LimitRows:
+    """Limits on the monitored-quantity vector, one row per limit: ``sign * y[q] <= bound``.
+
+    Attributes
+    ----------
+    q : ndarray of int
+        Quantity index of each row.
+    sign : ndarray
+        +1 for an upper limit, -1 for a lower limit.
+    bound : ndarray
+        ``sign * limit`` (V or A).
+    labels : list of str
+        ``kind:element`` as in :class:`~oe_opt.model.limits.LimitCheck` (``v_max``,
+        ``v_min``, ``line``, ``transformer``).
+    """
+
+    q: np.ndarray
+    sign: np.ndarray
+    bound: np.ndarray
+    labels: list[str]
+
+    @property
+    def n(self) -> int:
+        return len(self.q)
+
+
+def limit_rows(layout: QuantityLayout, limits: LimitSpec) -> LimitRows:
+    """The limits of :data:`LIMIT_KINDS` as rows on the quantity vector.
+
+    Every voltage gets an upper (``v_max_v``) and a lower (``v_min_v``) row;
+    every line and transformer phase current an upper row at
+    ``line_max_pct`` / ``transformer_max_pct`` of its rated current (the
+    loading is the largest phase current, as in :func:`margins_pct`).
+    """
+    q, sign, bound, labels = [], [], [], []
+    for k in LIMIT_KINDS:
+        idx = np.nonzero(layout.kind == k.quantity)[0]
+        q.append(idx)
+        sign.append(np.full(len(idx), k.sense))
+        bound.append(k.bound(limits, layout.rating_a[idx]))
+        labels += [limit_label(k.name, layout.element[i]) for i in idx]
+    return LimitRows(np.concatenate(q), np.concatenate(sign), np.concatenate(bound), labels)
+
+
+def headroom(rows: LimitRows, y: np.ndarray) -> np.ndarray:
+    """Remaining room of every limit row (V or A; negative = violated)."""
+    return rows.bound - rows.sign * y[rows.q]
+
+
+def row_margin(a: np.ndarray, margin_kw: float) -> np.ndarray:
+    """Margin kept from every limit row (V or A): the change if the variable with the
+    largest effect on the row moved by `margin_kw` (kW)."""
+    return margin_kw * np.abs(a).max(axis=1, initial=0.0)
+
+
+def lp_rows(rows: LimitRows, lin: Linearisation, dy_dx: np.ndarray, x0: np.ndarray,
+            margin_kw: float, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised limits ``A x <= b`` in envelope variables.
+
+    Parameters
+    ----------
+    rows : LimitRows
+    lin : Linearisation
+        Quantities at the linearisation point.
+    dy_dx : ndarray, shape (n_q, n_var)
+        Change of each quantity per kW of each envelope variable.
+    x0 : ndarray, shape (n_var,)
+        Envelope variables at the linearisation point (kW).
+    margin_kw : float
+        Each row is tightened by ``margin_kw * max_i |A_ki|`` (the change if
+        the variable with the largest effect on it moved by `margin_kw`), see
+        :func:`row_margin`.
+    extra : ndarray, optional
+        Further tightening per row (V or A).
+
+    Returns
+    -------
+    (A, b)
+        ``b`` is clipped at 0: 0 kW is verified feasible, so the LP always has it.
+    """
+    a = rows.sign[:, None] * dy_dx[rows.q]
+    b = headroom(rows, lin.y) + a @ x0 - row_margin(a, margin_kw)
+    if extra is not None:
+        b = b - extra
+    return a, np.maximum(b, 0.0)

@@ -34,10 +34,9 @@ API (for the allocation objectives and anyone adding new ones)
     remaining headroom plus ``A x0`` at the linearisation point.
 ``lp.solve_equal()``, ``lp.solve_max_total()``, ``lp.solve_maxmin()``,
 ``lp.solve_proportional(weights)``, ``lp.solve_log_fair()``
-    The five allocation objectives; ``lp.solve_allocation(name, weights)``
-    dispatches by name (``equal | proportional | max_total | maxmin |
-    log_fair``).  ``solve_maxmin`` is lexicographic: max t s.t. x_i >= t,
-    then max sum(x) with t fixed at its optimum (two LP solves).
+    The five allocation objectives (the registry
+    :mod:`oe_opt.model.allocations` names them and dispatches by name).
+    ``solve_maxmin`` is lexicographic: max t s.t. x_i >= t, then max sum(x) with t fixed at its optimum (two LP solves).
     ``solve_log_fair`` maximises sum(z_i) with z_i below the tangents of
     log(x_i) at geometric breakpoints from cap_i/1000 to cap_i (set your own
     with ``set_log_breakpoints``).
@@ -56,8 +55,8 @@ Generic hook (what the named objectives are made of):
     ``t``, ``lam``, ``objective``, ``status``, ``n_solves``,
     ``binding_rows``: indices of the ``lim`` rows at their bound).
 
-Backends and the measurement behind the default
------------------------------------------------
+Backends
+--------
 The model is always formulated in Pyomo (:func:`build_model`, mutable Params
 for everything that changes).  Two ways to drive HiGHS:
 
@@ -76,24 +75,10 @@ for everything that changes).  Two ways to drive HiGHS:
     ``pyomo.contrib.appsi.solvers.Highs`` interface (only parameter updates
     enabled in its ``update_config``).
 
-Measured on this machine (2 cores shared with other jobs, Pyomo 6.10.1,
-highspy 1.16.0; ``benchmarks/lp_backends.py``: ``update(A, b)`` + solve for
-the 96 period-directions of the tutorial day linearised at 0 kW, 183 limit
-rows, median ms per update + solve; both backends reach the same optimal
-objective to 1e-10):
-
-=========================  ==============  ======================
-model                      highspy direct  Pyomo appsi persistent
-=========================  ==============  ======================
-1 variable, equal (lp)     0.21 ms         2.3 ms
-13 customers, equal        0.32 ms         10.2 ms
-13 customers, max_total    0.38 ms         10.9 ms
-=========================  ==============  ======================
-
-Building the model once costs ~0.02 s (plus ~0.7 s for importing Pyomo the
-first time in a process); the direct path is 10-30 times faster per solve,
-so ``highspy`` is the default; ``appsi`` is kept for cross-checking (the
-tests solve the same problems with both).  A day-sized model (all 96
+The direct path is the default because it is much cheaper per solve
+(measured in ``benchmarks/lp_backends.py``, results in
+``benchmarks/results/lp_backends.md``); ``appsi`` is kept for
+cross-checking (the tests solve the same problems with both).  A day-sized model (all 96
 period-directions in one LP) does not fit the method: each period's rows
 come from its own power flows and are re-linearised independently, so the
 per-period model updated in place is what gets re-solved.
@@ -117,7 +102,6 @@ import numpy as np
 #: Param value meaning "no bound" (HiGHS treats |bounds| >= 1e20 as infinite)
 BIG = 1e20
 TIE_MODES = {None: (-BIG, BIG), "equal": (0.0, 0.0), "min": (0.0, BIG)}
-ALLOCATIONS = ("equal", "proportional", "max_total", "maxmin", "log_fair")
 
 
 @dataclass
@@ -604,6 +588,12 @@ class EnvelopeLP:
         if (0.0 if old is None else old[1]) != (0.0 if new is None else new[1]):
             self._push_costs()
 
+    @property
+    def n_limit_rows(self) -> int:
+        """Linearised limit rows the solver holds: with ``highspy`` only those that can bind
+        inside the current box (the others are dropped), with ``appsi`` all rows given."""
+        return self._n_lim_rows if self.backend == "highspy" else len(self._b)
+
     def sync_pyomo(self) -> None:
         """Write the current data into the Pyomo model's Params (the highspy backend
         updates HiGHS only)."""
@@ -720,22 +710,6 @@ class EnvelopeLP:
         self._reset_modes(cuts=True)
         self.set_objective(z=1.0)
         return self.solve()
-
-    def solve_allocation(self, allocation: str, weights: np.ndarray | None = None) -> LPSolution:
-        """Solve with a named objective (``equal | proportional | max_total | maxmin | log_fair``)."""
-        if allocation == "equal":
-            return self.solve_equal()
-        if allocation == "max_total":
-            return self.solve_max_total()
-        if allocation == "maxmin":
-            return self.solve_maxmin()
-        if allocation == "proportional":
-            if weights is None:
-                raise ValueError("proportional allocation needs weights")
-            return self.solve_proportional(weights)
-        if allocation == "log_fair":
-            return self.solve_log_fair()
-        raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, got {allocation!r}")
 
 
 def log_breakpoints(caps: np.ndarray, n: int, ratio: float = 1e-3) -> np.ndarray:

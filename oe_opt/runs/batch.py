@@ -121,7 +121,8 @@ class BatchStats:
     #: files that existed but could not be used, with the reason
     recomputed: dict = field(default_factory=dict)
     seconds: float = 0.0
-    period_hours: float = 0.5
+    #: period length (h), from the study's data (as its day cases have it)
+    period_hours: float = float("nan")
 
 
 def study_days(session: Session) -> tuple[int, int, float]:
@@ -131,7 +132,7 @@ def study_days(session: Session) -> tuple[int, int, float]:
         return data.n_days, data.periods_per_day, data.period_hours
     n_days = min(data.load_kw.shape[1], data.pv.shape[0])
     n_periods = data.load_kw.shape[2]
-    return n_days, n_periods, 24.0 / n_periods
+    return n_days, n_periods, data.period_hours
 
 
 def _resolve_days(days: str | Sequence[int] | None, study: Study, n_days: int) -> list[int]:

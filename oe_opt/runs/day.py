@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
@@ -18,8 +17,10 @@ from oe_opt.errors import StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
 from oe_opt.methods.registry import get_method
+from oe_opt.problem import EnvelopeProblem, build_problem
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.study import Study
+
 
 @dataclass
 class DayResult:
@@ -34,12 +35,16 @@ class DayResult:
         Customer voltages (V) at the reported envelopes: one row per (period,
         direction, customer), columns ``day, period, time, direction,
         customer, voltage_v``.
+    period_hours : float
+        Period length (h), from the day case (the one owner of time).
+    problem : EnvelopeProblem
+        What the method solved (caps, weights, limits).
     """
 
     envelopes: pd.DataFrame
     voltages: pd.DataFrame
-    #: period length, hours
-    period_hours: float = 0.5
+    period_hours: float
+    problem: EnvelopeProblem
 
 
 class Session:
@@ -88,11 +93,12 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         raise StudyError(str(exc.args[0])) from exc
     session = session or Session(study)
     case = session.case(day)
-    ev = PowerFlowEvaluator(session.net, study.limits, case)
-    solve = factory(study, session.net, case)
+    problem = build_problem(study, case.flex_names)
+    ev = PowerFlowEvaluator(session.net, problem.limits, case)
+    solve = factory(problem, session.net, case)
     rows, vrows = [], []
     for t in periods if periods is not None else range(case.n_periods):
-        for direction in study.envelope.directions:
+        for direction in problem.directions:
             ev.set_period(t)
             t0 = time.perf_counter()
             res = solve(ev, direction)
@@ -102,4 +108,4 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
                 vrows.append(voltage_rows(session.net, case, t, direction, res))
     env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
-    return DayResult(env, volt, case.period_hours)
+    return DayResult(env, volt, case.period_hours, problem)

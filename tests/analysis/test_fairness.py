@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oe_opt.analysis.fairness import (allocation_metrics, energy_kwh, jain_index, per_period_jain,
-                             period_hours_of)
+from oe_opt.analysis.fairness import allocation_metrics, energy_kwh, jain_index, per_period_jain
 
 
 @pytest.mark.parametrize("n", [1, 2, 13])
@@ -58,12 +57,9 @@ def test_weighted_jain_scores_a_proportional_allocation_one():
     assert jain_index(0.4 * w) < 1.0
 
 
-def test_energy_and_period_length():
-    assert period_hours_of(48) == 0.5
-    assert period_hours_of(96) == 0.25
+def test_energy_counts_infeasible_periods_as_zero():
     assert energy_kwh([2.0, np.nan, 4.0], 0.5) == pytest.approx(3.0)
-    with pytest.raises(ValueError):
-        period_hours_of(0)
+    assert energy_kwh([2.0, np.nan, 4.0], 0.25) == pytest.approx(1.5)
 
 
 def _envelopes() -> pd.DataFrame:

@@ -160,3 +160,16 @@ def test_cli_reports_a_missing_study(tmp_path):
     res = CliRunner().invoke(main, ["objectives", str(tmp_path / "nope.toml"), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "error:" in res.output
     assert not (tmp_path / "objectives.csv").exists()
+
+
+def test_objective_energies_use_the_day_cases_period_length(tmp_path):
+    """A 5-minute loadshape study: total_kwh is sum(kW) x 5 min, not x 30 min (24 h / 48)."""
+    from loadshape_models import write_model, write_network_study
+
+    st = load_study(write_network_study(tmp_path, write_model(tmp_path / "net")))
+    res = run_objectives(st, periods=[100, 101, 200], objectives=("equal", "max_total"))
+    assert res.period_hours == pytest.approx(5 / 60)
+    for (obj, d), g in res.envelopes.groupby(["objective", "direction"]):
+        row = res.table[(res.table.objective == obj) & (res.table.direction == d)].iloc[0]
+        assert row.total_kwh == pytest.approx(np.nansum(g.oe_kw) * 5 / 60)
+        assert row.total_kwh < np.nansum(g.oe_kw) * 0.5 / 3   # far below the 48-period answer

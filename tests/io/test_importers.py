@@ -12,14 +12,9 @@ from dss import DSS
 
 from conftest import compile_and_solve as solve
 
-from oe_opt.io.importers.mvlv_xlsx import import_network, write_lv_networks
-from oe_opt.io.importers.workbook import read_workbook
-from oe_opt.io.importers.mvlv_xlsx import (
-    WorkbookError,
-    split_lv_networks,
-    write_lv_network,
-    write_mv_lv_network,
-)
+from oe_opt.io.importers.mvlv_xlsx import (import_network, split_lv_networks, write_lv_network,
+                                           write_lv_networks, write_mv_lv_network)
+from oe_opt.io.importers.workbook import WorkbookError, read_workbook
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx"
 

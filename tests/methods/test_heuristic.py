@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from oe_opt.runs.day import Session, run_day
-from oe_opt.methods.heuristic import (HEURISTIC_STEP_KW, Network, customer_caps_kw, max_allocation_search,
+from oe_opt.methods.heuristic import (HEURISTIC_STEP_KW, Network, max_allocation_search,
                               network_for, supply_matrices, to_reduce)
 from oe_opt.model.limits import evaluate_limits
 from oe_opt.network.opendss import NetworkState
@@ -166,12 +166,6 @@ def test_heuristic_infeasible_period_is_reported(write_study):
     assert (env["status"] == INFEASIBLE).all() and env["oe_kw"].isna().all()
     assert env["verified"].all() and env["binding"].str.startswith("v_max:").all()
     assert (env["n_powerflows"] == 1).all()
-
-
-def test_caps_default_to_the_envelope_caps(write_study):
-    st = load_study(write_study({"customers": {"export_max_kw": {"load_mg1_1": 4.0}}}))
-    caps = customer_caps_kw(st, list(st.customers.flexible), "export")
-    assert caps[0] == 4.0 and np.all(caps[1:] == st.envelope.export_max_kw)
 
 
 def test_an_engine_without_topology_is_refused_by_name(session):

@@ -234,10 +234,11 @@ def test_an_engine_without_matrices_gets_a_verified_lp_envelope(tutorial):
     differences and still reports a verified envelope."""
     st, session, case, ev, sens = tutorial
     from oe_opt.methods.registry import get_method
+    from oe_opt.problem import build_problem
 
     fake = HiddenMatrices(session.net)
     fake_ev = PowerFlowEvaluator(fake, st.limits, case)
-    solve = get_method("lp")(st, fake, case)
+    solve = get_method("lp")(build_problem(st, case.flex_names), fake, case)
     fake_ev.set_period(30)
     res = solve(fake_ev, "export")
     assert res.extra["sensitivity"] == "fd" and res.verified

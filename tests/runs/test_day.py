@@ -147,7 +147,7 @@ def test_infeasible_periods_are_reported_with_the_failing_constraint(write_study
         assert bad.verified.all()
         good = env[env.period == 10]
         assert (good.status != "infeasible").all() and (good.oe_kw >= 0).all()
-    s = summarise(env)
+    s = summarise(env, 0.5)
     assert s.loc["export", "infeasible"] == 2
 
 

@@ -27,25 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from oe_opt.io.importers.dss_text import (FREQUENCY_HZ, LOAD_VMAX_PU, LOAD_VMIN_PU, SOURCE_MVASC, bare_bus,
-                       ident, linecode_command, load_command, lv_busbar, lv_line_command,
+from oe_opt.io.importers.dss_text import (bare_bus, ident, linecode_command, load_command, lv_busbar, lv_line_command,
                        master_text, mv_bus, mv_line_command, num, transformer_command)
-from oe_opt.io.importers.workbook import (LV_SHEETS, MVLV_SHEETS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS,
-                       WorkbookError, check_tables, enabled_rows, mv_line_rows,
+from oe_opt.io.importers.workbook import (LV_SHEETS, MVLV_SHEETS, WorkbookError, check_tables, enabled_rows, mv_line_rows,
                        read_workbook)
-
-__all__ = [
-    # defined here
-    "DEFAULT_OUT_DIR", "LV_BASE_KV", "LvNetwork", "import_network", "main",
-    "split_lv_networks", "write_lv_network", "write_lv_networks", "write_mv_lv_network",
-    # re-exported from oe_opt.io.importers.workbook
-    "LV_SHEETS", "MVLV_SHEETS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "WorkbookError",
-    "check_tables", "read_workbook",
-    # re-exported from oe_opt.io.importers.dss_text
-    "FREQUENCY_HZ", "LOAD_VMAX_PU", "LOAD_VMIN_PU", "SOURCE_MVASC", "linecode_command",
-    "load_command", "lv_busbar", "lv_line_command", "master_text", "mv_bus",
-    "mv_line_command", "transformer_command",
-]
 
 DEFAULT_OUT_DIR = Path("networks/generated")
 LV_BASE_KV = 0.4
