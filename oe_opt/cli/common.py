@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from oe_opt.errors import StudyError
 from oe_opt.study import Study, load_study
+
+#: exit status of a run that completed but has failures (nonconvergent periods, failed networks)
+EXIT_FAILURES = 3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STUDY = "models/tutorial.toml"
@@ -35,3 +40,27 @@ def fail(exc: BaseException) -> None:
     """Print a one-line error and exit with status 2 (nothing is written)."""
     click.echo(f"error: {exc}", err=True)
     sys.exit(2)
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """Check that `out` can be created and written, before anything is computed.
+
+    Raises
+    ------
+    StudyError
+        If `out` is a file, lies below a file, or its nearest existing folder
+        is not writable.  Nothing is created.
+    """
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise StudyError(f"--out {p}: is a file, not a folder")
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise StudyError(f"--out {p}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StudyError(f"--out {p}: cannot write in {probe} (permission denied)")
+    return p

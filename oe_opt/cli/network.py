@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -71,20 +72,35 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
     from oe_opt.cli.common import fail
     from oe_opt.study import load_study
 
+    from oe_opt.cli.common import EXIT_FAILURES, check_out_dir
+
     try:
         masters = find_masters(networks)
-        frac: str | float = flexible if flexible == "all" else float(flexible)
+        if flexible == "all":
+            frac: str | float = "all"
+        else:
+            try:
+                frac = float(flexible)
+            except ValueError:
+                raise OEError(f"--flexible must be 'all' or a fraction in (0, 1], "
+                              f"got {flexible!r}") from None
+        check_out_dir(out)
         env = run_networks(load_study(template), masters, out, day=day, method=method,
                            flexible=frac, workers=workers, scheduler=scheduler, errors="record")
     except (OEError, ValueError) as exc:
         fail(exc)
     failed = env.attrs.get("failed", {})
-    per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
-    click.echo(per.round(3).to_string())
-    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed; "
-               f"wrote {Path(out) / 'networks.parquet'}")
+    for name, reason in env.attrs.get("recomputed", {}).items():
+        click.echo(f"recomputed {name}: {reason}")
+    if len(env):
+        per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
+        click.echo(per.round(3).to_string())
+    wrote = f"; wrote {Path(out) / 'networks.parquet'}" if len(env) else "; nothing to write"
+    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed{wrote}")
     for name, msg in failed.items():
         click.echo(f"  failed {name}: {msg}", err=True)
+    if failed or (len(env) and env.status.eq("nonconvergent").any()):
+        sys.exit(EXIT_FAILURES)
 
 
 def find_masters(paths: tuple[str, ...]) -> list[Path]:

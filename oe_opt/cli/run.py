@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from oe_opt.cli.common import default_out, fail, open_study
+from oe_opt.cli.common import EXIT_FAILURES, check_out_dir, default_out, fail, open_study
 from oe_opt.errors import OEError, StudyError
 from oe_opt.study import Study
 
@@ -38,6 +39,7 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
                 raise StudyError(f"--allocation {allocation} applies to --method alloc (the "
                                  f"per-customer LP), not to --method {method}")
         st = open_study(study, day, method).with_allocation(allocation)
+        check_out_dir(default_out(st, out))
         if days is not None or workers is not None or scheduler is not None:
             from oe_opt.runs.batch import run_days_cli
 
@@ -50,6 +52,17 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
     except OEError as exc:
         fail(exc)
     write_day_outputs(st, result, default_out(st, out))
+    exit_on_failures(result.envelopes)
+
+
+def exit_on_failures(env) -> None:
+    """Exit with :data:`~oe_opt.cli.common.EXIT_FAILURES` (3) if any period did not converge."""
+    n = int(env.drop_duplicates(["day", "period", "direction"]).status.eq("nonconvergent").sum()) \
+        if len(env) else 0
+    if n:
+        click.echo(f"completed with failures: {n} period(s) and direction(s) did not converge "
+                   f"(status nonconvergent, no envelope)", err=True)
+        sys.exit(EXIT_FAILURES)
 
 
 def write_day_outputs(st: Study, result, out: Path) -> None:

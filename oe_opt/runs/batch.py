@@ -39,6 +39,7 @@ from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_wor
                        warm_up, worker_session)
 from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
                       read_valid_parquet, run_key, write_parquet_atomic)
+from oe_opt.runs.fingerprint import input_digests
 from oe_opt.study import Study
 
 __all__ = [
@@ -124,6 +125,12 @@ class BatchStats:
     period_hours: float = 0.5
 
 
+def envelope_caps(study: Study) -> dict[tuple[str, str], float]:
+    """``{(direction, customer): cap kW}`` of a study's flexible customers."""
+    return {(d, c): float(v) for d in ("export", "import")
+            for c, v in getattr(study.customers, f"{d}_max_kw").items()}
+
+
 def study_days(session: Session) -> tuple[int, int, float]:
     """(days in the data, periods per day, period length in hours) of a session's study."""
     data = session.data
@@ -160,7 +167,9 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
         get_method(method)
     except KeyError as exc:
         raise StudyError(str(exc.args[0])) from exc
-    key = run_key(study, method)
+    inputs = input_digests(study)
+    key = run_key(study, method, inputs=inputs)
+    caps = envelope_caps(study)
     session = cached_session(study, key)  # validates the study and network up front
     n_days, n_periods, period_hours = study_days(session)
     wanted = _resolve_days(days, study, n_days)
@@ -171,7 +180,8 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
     frames: dict[int, pd.DataFrame] = {}
     todo = []
     for day in wanted:
-        df, reason = read_valid_parquet(day_path(out_dir, day), key, n_rows, day=day)
+        df, reason = read_valid_parquet(day_path(out_dir, day), key, n_rows, day=day,
+                                        inputs=inputs, caps=caps)
         if df is not None:
             frames[day] = df
             stats.reused.append(day)
@@ -182,8 +192,8 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
 
     def save(day: int, env: pd.DataFrame) -> None:
         path = day_path(out_dir, day)
-        write_parquet_atomic(env, path, key)
-        df, reason = read_valid_parquet(path, key, n_rows, day=day)
+        write_parquet_atomic(env, path, key, inputs)
+        df, reason = read_valid_parquet(path, key, n_rows, day=day, inputs=inputs, caps=caps)
         if df is None:
             raise OEError(f"{path}: day {day} gave {len(env)} rows, expected {n_rows} ({reason})")
         frames[day] = df
@@ -192,7 +202,7 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
     execute(todo, workers, scheduler, save, progress, desc=f"{study.name} days",
             done=len(stats.reused))
     envelopes = pd.concat([frames[d] for d in wanted], ignore_index=True)
-    write_parquet_atomic(envelopes, out_dir / "envelopes.parquet", key)
+    write_parquet_atomic(envelopes, out_dir / "envelopes.parquet", key, inputs)
     stats.seconds = time.perf_counter() - t0
     return envelopes, stats
 
@@ -251,6 +261,9 @@ def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler:
     click.echo(format_summary(study, env, stats, workers, scheduler))
     click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new) and "
                f"{Path(out_dir) / 'envelopes.parquet'}")
+    from oe_opt.cli.run import exit_on_failures
+
+    exit_on_failures(env)
 
 
 def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: int | None,
@@ -266,7 +279,7 @@ def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: 
     if stats.recomputed:
         reasons = pd.Series(stats.recomputed).value_counts()
         lines.append("recomputed damaged or outdated day files: " +
-                     ", ".join(f"{n} {r}" for r, n in reasons.items()))
+                     "; ".join(f"{n} {r}" for r, n in reasons.items()))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         lines.append(summarise(env, stats.period_hours).round(3).to_string())
     return "\n".join(lines)

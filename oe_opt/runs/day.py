@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
-from oe_opt.errors import StudyError
+from oe_opt.errors import PowerFlowError, StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
 from oe_opt.methods.registry import get_method
+from oe_opt.methods.result import nonconvergent_result
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.study import Study
 
@@ -77,6 +78,11 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         Collect the customer voltages (``DayResult.voltages``); False leaves
         it empty, saving time in long batch runs.
 
+    A period and direction whose power flow does not converge even with
+    every flexible customer at 0 kW is reported with status
+    ``nonconvergent`` (no envelope, ``binding`` ``power_flow:not_converged``,
+    not verified); the other periods are computed as usual.
+
     Returns
     -------
     DayResult
@@ -95,7 +101,12 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         for direction in study.envelope.directions:
             ev.set_period(t)
             t0 = time.perf_counter()
-            res = solve(ev, direction)
+            try:
+                res = solve(ev, direction)
+            except PowerFlowError as exc:
+                # not even 0 kW solves: report this period and direction, compute the rest
+                res = nonconvergent_result(ev.n_powerflows, str(exc))
+                session.net.reset_solution()
             seconds = time.perf_counter() - t0
             rows.extend(envelope_rows(case, t, direction, method, res, seconds))
             if voltages:
