@@ -101,12 +101,7 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         for direction in study.envelope.directions:
             ev.set_period(t)
             t0 = time.perf_counter()
-            try:
-                res = solve(ev, direction)
-            except PowerFlowError as exc:
-                # not even 0 kW solves: report this period and direction, compute the rest
-                res = nonconvergent_result(ev.n_powerflows, str(exc))
-                session.net.reset_solution()
+            res = _solve_or_nonconvergent(solve, ev, direction, session.net, t)
             seconds = time.perf_counter() - t0
             rows.extend(envelope_rows(case, t, direction, method, res, seconds))
             if voltages:
@@ -114,3 +109,22 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours)
+
+
+def _solve_or_nonconvergent(solve, ev: PowerFlowEvaluator, direction: str, net: DssNetwork,
+                            t: int):
+    """``solve(ev, direction)``; if not even 0 kW solves, retry once from a clean start, then
+    report the period as ``nonconvergent`` (a failed power flow leaves a bad starting point,
+    so the solver is reset for the periods that follow)."""
+    n = 0
+    for attempt in range(2):
+        try:
+            res = solve(ev, direction)
+            res.n_powerflows += n
+            return res
+        except PowerFlowError as exc:
+            n += ev.n_powerflows
+            message = str(exc)
+            net.reset_solution()
+            ev.set_period(t)
+    return nonconvergent_result(n, message)
