@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -63,4 +64,9 @@ def check_out_dir(out: str | Path) -> Path:
         raise StudyError(f"--out {p}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise StudyError(f"--out {p}: cannot write in {probe} (permission denied)")
+    try:  # permissions are not everything (read-only or virtual file systems, root)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise StudyError(f"--out {p}: cannot write in {probe} ({exc.strerror or exc})") from exc
     return p

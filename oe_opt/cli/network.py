@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from oe_opt.errors import OEError
+from oe_opt.io.importers.synthetic import MAX_CUSTOMERS, MIN_CUSTOMERS
 
 
 @click.group("network")
@@ -38,7 +39,7 @@ def import_(workbook: str, out: str, which: str) -> None:
 
 
 @command.command("synthetic")
-@click.argument("customers", type=click.IntRange(1, 100_000))
+@click.argument("customers", type=click.IntRange(MIN_CUSTOMERS, MAX_CUSTOMERS))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder (default networks/generated/synthetic_n<N>_s<SEED>).")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -35,7 +35,7 @@ from oe_opt.analysis.summary import summarise
 from oe_opt.errors import OEError, StudyError
 from oe_opt.runs.netset import (NETWORK_COLUMNS, compute_network, network_names, network_study,
                      run_networks, select_flexible)
-from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_workers, dask_client, execute,
+from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_scheduler, check_workers, dask_client, execute,
                        warm_up, worker_session)
 from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
                       read_valid_parquet, run_key, write_parquet_atomic)
@@ -162,6 +162,7 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
 
     t0 = time.perf_counter()
     check_workers(workers)
+    check_scheduler(scheduler)
     method = method or study.envelope.method
     try:
         get_method(method)

@@ -97,6 +97,10 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     ev = PowerFlowEvaluator(session.net, study.limits, case)
     solve = factory(study, session.net, case)
     rows, vrows = [], []
+    bad = [t for t in periods or [] if not 0 <= t < case.n_periods]
+    if bad:
+        raise StudyError(f"period {bad[0]} is outside the day (0-based periods "
+                         f"0..{case.n_periods - 1})")
     for t in periods if periods is not None else range(case.n_periods):
         for direction in study.envelope.directions:
             ev.set_period(t)

@@ -23,7 +23,7 @@ from oe_opt.runs.day import run_day
 from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.errors import StudyError
 from oe_opt.network.opendss import DssNetwork
-from oe_opt.runs.parallel import TaskError, captured, check_workers, execute, network_session
+from oe_opt.runs.parallel import TaskError, captured, check_scheduler, check_workers, execute, network_session
 from oe_opt.runs.fingerprint import input_digests
 from oe_opt.runs.storage import network_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.study import CustomerSpec, Study
@@ -175,6 +175,7 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
     if errors not in ("raise", "record"):
         raise ValueError(f"errors must be 'raise' or 'record', not {errors!r}")
     check_workers(workers)
+    check_scheduler(scheduler)
     method = method or template.envelope.method
     day = template.profiles.day if day is None else int(day)
     check_network_run(template, method, flexible, day)
