@@ -62,8 +62,11 @@ def synthetic(customers: int, out: str | None, seed: int) -> None:
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default="results/networks",
               show_default=True)
+@click.option("--force", is_flag=True, default=False,
+              help="Clear an --out folder that holds another run's results instead of refusing.")
 def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, method: str | None,
-                     flexible: str, workers: int | None, scheduler: str | None, out: str) -> None:
+                     flexible: str, workers: int | None, scheduler: str | None, out: str,
+                     force: bool) -> None:
     """Run the study TEMPLATE over NETWORKS (master files, or folders searched for master.dss).
 
     The template gives limits, envelope settings, profiles and the method; every load of each
@@ -86,8 +89,12 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
                 raise OEError(f"--flexible must be 'all' or a fraction in (0, 1], "
                               f"got {flexible!r}") from None
         check_out_dir(out)
-        env = run_networks(load_study(template), masters, out, day=day, method=method,
-                           flexible=frac, workers=workers, scheduler=scheduler, errors="record")
+        from oe_opt.runs.outdir import check_owner
+
+        tmpl = load_study(template)
+        check_owner(out, tmpl.path, "network run", force)
+        env = run_networks(tmpl, masters, out, day=day, method=method, flexible=frac,
+                           workers=workers, scheduler=scheduler, errors="record", force=force)
     except (OEError, ValueError) as exc:
         fail(exc)
     failed = env.attrs.get("failed", {})

@@ -40,6 +40,7 @@ from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_sch
 from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
                       read_valid_parquet, run_key, write_parquet_atomic)
 from oe_opt.runs.fingerprint import input_digests
+from oe_opt.runs.outdir import claim
 from oe_opt.study import Study
 
 __all__ = [
@@ -157,7 +158,7 @@ def _resolve_days(days: str | Sequence[int] | None, study: Study, n_days: int) -
 
 def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | None,
               scheduler: str | None, out_dir: Path, method: str | None,
-              progress: bool) -> tuple[pd.DataFrame, BatchStats]:
+              progress: bool, force: bool = False) -> tuple[pd.DataFrame, BatchStats]:
     from oe_opt.methods.registry import get_method
 
     t0 = time.perf_counter()
@@ -175,6 +176,13 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
     n_days, n_periods, period_hours = study_days(session)
     wanted = _resolve_days(days, study, n_days)
     session.case(wanted[0])  # checks the customers against the network
+    with claim(out_dir, study.path, "run", key, force):  # one study and one run per folder
+        return _run_claimed(study, wanted, workers, scheduler, Path(out_dir), method, progress,
+                            key, inputs, caps, n_periods, period_hours, t0)
+
+
+def _run_claimed(study, wanted, workers, scheduler, out_dir, method, progress, key, inputs, caps,
+                 n_periods, period_hours, t0) -> tuple[pd.DataFrame, BatchStats]:
     n_rows = n_periods * len(study.envelope.directions) * len(study.customers.flexible)
     out_dir = Path(out_dir)
     stats = BatchStats(requested=len(wanted), period_hours=period_hours)
@@ -210,7 +218,8 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
 
 def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int | None = None,
              scheduler: str | None = None, out_dir: str | Path = Path("results"),
-             method: str | None = None, progress: bool = True) -> pd.DataFrame:
+             method: str | None = None, progress: bool = True,
+             force: bool = False) -> pd.DataFrame:
     """Compute the envelopes of many days, one resumable Parquet file per day.
 
     Parameters
@@ -231,6 +240,9 @@ def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int
         The study's ``[envelope] method`` if omitted.
     progress : bool
         Show a progress bar (tqdm, on stderr).
+    force : bool
+        Clear an `out_dir` holding another study's results instead of
+        refusing it (:mod:`oe_opt.runs.outdir`).
 
     Returns
     -------
@@ -245,16 +257,16 @@ def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int
     PowerFlowError
         If a period cannot be solved; the days finished before are kept.
     """
-    return _run_days(study, days, workers, scheduler, Path(out_dir), method, progress)[0]
+    return _run_days(study, days, workers, scheduler, Path(out_dir), method, progress, force)[0]
 
 
 def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler: str | None,
-                 out_dir: Path) -> None:
+                 out_dir: Path, force: bool = False) -> None:
     """``oe-opt run --days/--workers/--scheduler``: run, then print a summary."""
     import click
 
     try:
-        env, stats = _run_days(study, days, workers, scheduler, Path(out_dir), None, True)
+        env, stats = _run_days(study, days, workers, scheduler, Path(out_dir), None, True, force)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: finished days are saved in {Path(out_dir) / 'days'}; "
                    f"rerun the same command to resume", err=True)

@@ -25,6 +25,7 @@ from oe_opt.errors import StudyError
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.runs.parallel import TaskError, captured, check_scheduler, check_workers, execute, network_session
 from oe_opt.runs.fingerprint import input_digests
+from oe_opt.runs.outdir import claim
 from oe_opt.runs.storage import network_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.study import CustomerSpec, Study
 
@@ -136,7 +137,7 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
                  day: int | None = None, method: str | None = None,
                  flexible: str | float = "all", workers: int | None = None,
                  scheduler: str | None = None, progress: bool = True,
-                 errors: str = "raise") -> pd.DataFrame:
+                 errors: str = "raise", force: bool = False) -> pd.DataFrame:
     """Run a study template over many networks for one day, resumably.
 
     Parameters
@@ -161,6 +162,9 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
         On a network that fails (e.g. a period that cannot be solved):
         stop with the error, or record it in ``result.attrs["failed"]``
         (network name -> message) and go on with the others.
+    force : bool
+        Clear an `out_dir` holding another run's results instead of refusing
+        it (:mod:`oe_opt.runs.outdir`).
 
     Returns
     -------
@@ -185,6 +189,13 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
         if not Path(m).is_file():
             raise StudyError(f"network master file not found: {m}")
     names = network_names(masters)
+    with claim(out_dir, template.path, "network run", force=force):
+        return _run_networks_claimed(template, masters, names, out_dir, day, method, flexible,
+                                     workers, scheduler, progress, errors)
+
+
+def _run_networks_claimed(template, masters, names, out_dir, day, method, flexible, workers,
+                          scheduler, progress, errors) -> pd.DataFrame:
     frames: dict[str, pd.DataFrame] = {}
     todo, keys = [], {}
     caps = {"export": template.envelope.export_max_kw, "import": template.envelope.import_max_kw}
