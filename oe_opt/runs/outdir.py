@@ -60,7 +60,7 @@ def check_owner(out: str | Path, study_path: str | Path, kind: str, force: bool 
     if m.get("study") != str(Path(study_path).resolve()) or m.get("kind") != kind:
         raise StudyError(f"--out {out} holds the results of another run ({m.get('kind')} of "
                          f"{m.get('study')}, started {m.get('started')}); use another --out, "
-                         f"or --force to clear it and run {kind} of {Path(study_path).resolve()}")
+                         f"or --force to clear it for {Path(study_path).resolve()}")
 
 
 def _clear(out: Path) -> None:
