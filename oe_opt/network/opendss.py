@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,32 @@ def _default_engine():
     import dss
 
     return dss.DSS
+
+
+_WHERE_RE = re.compile(r'\[file:\s*"([^"]*)",\s*line:\s*(\d+)\]')
+
+
+def format_dss_error(master: str | Path, cmd: str, exc: BaseException) -> str:
+    """One line for an OpenDSS error, naming the file and line where OpenDSS says so.
+
+    OpenDSS reports the script position as ``[file: "...", line: N]`` for
+    each level of ``Redirect``/``Compile`` (innermost first); the message
+    starts with the innermost file and line, then the error text and number,
+    then where that file was included from.  Without a position, the master
+    and the rejected command are named.
+    """
+    args = getattr(exc, "args", ())
+    number = args[0] if len(args) >= 2 and isinstance(args[0], int) else None
+    text = str(args[1]) if number is not None else str(exc)
+    where = _WHERE_RE.findall(text)
+    text = " ".join(_WHERE_RE.sub(" ", text).split())
+    text = re.sub(r"^\(#\d+\)\s*", "", text)
+    code = f" (OpenDSS error {number})" if number is not None else ""
+    if not where:
+        return f"{master}: OpenDSS rejected '{cmd}': {text}{code}"
+    (file, line), outer = where[0], where[1:]
+    via = "; included from " + ", ".join(f"{f} line {n}" for f, n in outer) if outer else ""
+    return f"{file}, line {line}: {text}{code}{via}"
 
 
 class DssNetwork:
@@ -110,7 +137,7 @@ class DssNetwork:
         try:
             self.dss.Text.Command = cmd
         except Exception as exc:  # dss raises DSSException
-            raise NetworkError(f"{self.master}: OpenDSS rejected '{cmd}': {exc}") from exc
+            raise NetworkError(format_dss_error(self.master, cmd, exc)) from exc
         return self.dss.Text.Result
 
     def _index_loads(self) -> None:
