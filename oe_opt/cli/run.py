@@ -53,7 +53,7 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
             return
         from oe_opt.runs.day import run_day
 
-        result = run_day(st)
+        result = run_day(st, progress=True)
         with claim(folder, st.path, "run", force=force):
             write_day_outputs(st, result, folder)
     except OEError as exc:

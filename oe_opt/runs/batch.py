@@ -40,6 +40,7 @@ from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_sch
 from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
                       read_valid_parquet, run_key, write_parquet_atomic)
 from oe_opt.runs.fingerprint import input_digests
+from oe_opt.runs.bounds import check_bounds
 from oe_opt.runs.outdir import claim
 from oe_opt.study import Study
 
@@ -173,6 +174,7 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
     key = run_key(study, method, inputs=inputs)
     caps = envelope_caps(study)
     session = cached_session(study, key)  # validates the study and network up front
+    check_bounds(study, method, session.net)
     n_days, n_periods, period_hours = study_days(session)
     wanted = _resolve_days(days, study, n_days)
     session.case(wanted[0])  # checks the customers against the network

@@ -20,6 +20,7 @@ from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
 from oe_opt.methods.registry import get_method
 from oe_opt.methods.result import nonconvergent_result
 from oe_opt.network.opendss import DssNetwork
+from oe_opt.runs.bounds import check_bounds
 from oe_opt.study import Study
 
 @dataclass
@@ -59,7 +60,7 @@ class Session:
 
 def run_day(study: Study, method: str | None = None, day: int | None = None,
             session: Session | None = None, periods: list[int] | None = None,
-            voltages: bool = True) -> DayResult:
+            voltages: bool = True, progress: bool = False) -> DayResult:
     """Compute the envelopes of one day.
 
     Parameters
@@ -77,6 +78,9 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     voltages : bool
         Collect the customer voltages (``DayResult.voltages``); False leaves
         it empty, saving time in long batch runs.
+    progress : bool
+        Show a progress bar over the periods (tqdm, on stderr) once the day
+        takes more than a second.
 
     A period and direction whose power flow does not converge even with
     every flexible customer at 0 kW is reported with status
@@ -93,6 +97,7 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     except KeyError as exc:
         raise StudyError(str(exc.args[0])) from exc
     session = session or Session(study)
+    check_bounds(study, method, session.net)
     case = session.case(day)
     ev = PowerFlowEvaluator(session.net, study.limits, case)
     solve = factory(study, session.net, case)
@@ -101,7 +106,11 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     if bad:
         raise StudyError(f"period {bad[0]} is outside the day (0-based periods "
                          f"0..{case.n_periods - 1})")
-    for t in periods if periods is not None else range(case.n_periods):
+    from tqdm import tqdm
+
+    for t in tqdm(periods if periods is not None else range(case.n_periods), unit="period",
+                  desc=f"{study.name} day {case.day}", disable=not progress, delay=1.0,
+                  leave=False):
         for direction in study.envelope.directions:
             ev.set_period(t)
             t0 = time.perf_counter()

@@ -120,6 +120,9 @@ def check_network_run(template: Study, method: str, flexible: str | float, day: 
             raise StudyError(f"--flexible must be 'all' or a fraction in (0, 1], got {flexible!r}")
     if day < 0:
         raise StudyError(f"--day {day} must be >= 0")
+    from oe_opt.runs.bounds import check_bounds
+
+    check_bounds(template, method)
     p = template.profiles
     if p.source == "files":
         check_day(read_load_profiles(p.load), read_pv_profile(p.pv), day, p.load, p.pv)

@@ -1,0 +1,55 @@
+"""Runaway runs are refused up front: too many steps per period, caps beyond the network."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from oe_opt.cli.main import main
+from oe_opt.runs.bounds import MAX_STEPS_PER_PERIOD
+
+
+@pytest.mark.parametrize("changes, args, pattern", [
+    ({"envelope": {"step_kw": 0.0001}}, ["--method", "step"],
+     rf"step_kw = 0.0001 with export_max_kw = 10 means 100000 power flows per period "
+     rf"\(at most {MAX_STEPS_PER_PERIOD}\)"),
+    ({"envelope": {"step_kw": 0.0001}}, ["--method", "step", "--days", "221-222"],
+     r"means 100000 power flows per period"),
+    ({"envelope": {"export_max_kw": 1e6, "import_max_kw": 1e6}}, ["--method", "lp"],
+     r"export_max_kw = 1e\+06 kW for load_mg1_1 is more than the network's transformers can "
+     r"carry \(500 kVA in total\)"),
+    ({"envelope": {"export_max_kw": 1e6, "import_max_kw": 1e6}}, ["--method", "bisect",
+                                                                   "--days", "221"],
+     r"more than the network's transformers can carry"),
+])
+def test_runaway_settings_are_refused_before_computing(tmp_path, write_study, changes, args,
+                                                       pattern):
+    import re
+
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    r = CliRunner().invoke(main, ["run", str(write_study(changes)), "--out", str(out), *args])
+    assert time.perf_counter() - t0 < 10
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and re.search(pattern, r.output), r.output
+    assert not out.exists()
+
+
+def test_a_fine_step_within_the_bound_still_runs(tmp_path, write_study):
+    # 10 kW / 0.05 kW = 200 steps: allowed
+    study = write_study({"envelope": {"step_kw": 0.05, "directions": ["export"]}})
+    r = CliRunner().invoke(main, ["run", str(study), "--method", "step", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+
+
+def test_network_runs_refuse_runaway_steps_before_anything_runs(tmp_path, write_study):
+    from oe_opt.io.importers.synthetic import write_synthetic_feeder
+
+    master = write_synthetic_feeder(30, tmp_path / "n", seed=0)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["network", "run", str(write_study({"envelope": {"step_kw": 0.001}})),
+                                  str(master), "--method", "step", "--out", str(out)])
+    assert r.exit_code == 2 and "power flows per period" in r.output, r.output
+    assert not out.exists()
