@@ -37,11 +37,19 @@ def test_runaway_settings_are_refused_before_computing(tmp_path, write_study, ch
     assert not out.exists()
 
 
-def test_a_fine_step_within_the_bound_still_runs(tmp_path, write_study):
-    # 10 kW / 0.05 kW = 200 steps: allowed
-    study = write_study({"envelope": {"step_kw": 0.05, "directions": ["export"]}})
-    r = CliRunner().invoke(main, ["run", str(study), "--method", "step", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 0, r.output
+def test_the_step_bound_is_exactly_the_documented_constant(write_study):
+    from oe_opt.errors import StudyError
+    from oe_opt.runs.bounds import check_bounds
+    from oe_opt.study import load_study
+
+    cap = 14.0  # the tutorial's import cap
+    ok = load_study(write_study({"envelope": {"step_kw": cap / MAX_STEPS_PER_PERIOD}}))
+    check_bounds(ok, "step")
+    check_bounds(ok, "bisect")
+    too_fine = load_study(write_study({"envelope": {"step_kw": cap / (MAX_STEPS_PER_PERIOD + 1)}}))
+    with pytest.raises(StudyError, match="import_max_kw = 14 means 1001 power flows"):
+        check_bounds(too_fine, "step")
+    check_bounds(too_fine, "lp")  # only the stepping search steps
 
 
 def test_network_runs_refuse_runaway_steps_before_anything_runs(tmp_path, write_study):
