@@ -12,16 +12,19 @@ from oe_opt.runs.storage import read_valid_parquet, write_parquet_atomic
 from oe_opt.study import load_study
 
 
-def test_days_are_returned_in_day_order_whatever_order_they_finish(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [None, 1], ids=["serial", "dask"])
+def test_days_are_returned_in_day_order_whatever_order_they_finish(tmp_path, monkeypatch, workers):
     study = load_study(TUTORIAL)
     real = batch.execute
 
     def reversed_execute(tasks, workers, scheduler, on_result, progress, desc, done=0, unit="day"):
-        # finish the days in the reverse of the submitted order, as a slow first worker would
+        # finish the days in the reverse of the requested order, as a slow first worker would
+        # (one Dask worker runs the tasks in the order they are submitted)
         real(list(reversed(tasks)), workers, scheduler, on_result, progress, desc, done, unit)
 
     monkeypatch.setattr(batch, "execute", reversed_execute)
-    env = batch.run_days(study, [5, 1, 3], out_dir=tmp_path, method="step", progress=False)
+    env = batch.run_days(study, [5, 1, 3], out_dir=tmp_path, method="step", progress=False,
+                         workers=workers)
     assert env.drop_duplicates("day").day.tolist() == [1, 3, 5]
     assert env.groupby("day", sort=False).size().tolist() == [48 * 2 * 13] * 3
     for day in (1, 3, 5):
