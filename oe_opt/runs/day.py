@@ -23,6 +23,10 @@ from oe_opt.network.opendss import DssNetwork
 from oe_opt.runs.bounds import check_bounds
 from oe_opt.study import Study
 
+#: a day's progress bar (``run_day(progress=True)``) appears once the day has run this long (s)
+PROGRESS_DELAY_S = 1.0
+
+
 @dataclass
 class DayResult:
     """Results of one day.
@@ -109,7 +113,7 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     from tqdm import tqdm
 
     for t in tqdm(periods if periods is not None else range(case.n_periods), unit="period",
-                  desc=f"{study.name} day {case.day}", disable=not progress, delay=1.0,
+                  desc=f"{study.name} day {case.day}", disable=not progress, delay=PROGRESS_DELAY_S,
                   leave=False):
         for direction in study.envelope.directions:
             ev.set_period(t)

@@ -61,3 +61,13 @@ def test_network_runs_refuse_runaway_steps_before_anything_runs(tmp_path, write_
                                   str(master), "--method", "step", "--out", str(out)])
     assert r.exit_code == 2 and "power flows per period" in r.output, r.output
     assert not out.exists()
+
+
+def test_long_single_day_runs_show_progress(tmp_path, write_study, monkeypatch):
+    from oe_opt.runs import day
+
+    monkeypatch.setattr(day, "PROGRESS_DELAY_S", 0.0)  # as if the day were slow
+    study = write_study({"envelope": {"directions": ["export"]}})
+    r = CliRunner().invoke(main, ["run", str(study), "--method", "step", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "tutorial day 220:" in r.output and "/48 [" in r.output and "period/s" in r.output
