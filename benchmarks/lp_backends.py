@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO))
 from oe_opt.runs.day import Session  # noqa: E402
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw  # noqa: E402
 from oe_opt.model.lp import EnvelopeLP  # noqa: E402
-from oe_opt.methods.slp import limit_rows, lp_rows, MARGIN_KW  # noqa: E402
+from oe_opt.methods.slp import MARGIN_KW  # noqa: E402
+from oe_opt.model.limits import limit_rows, lp_rows  # noqa: E402
 from oe_opt.model.sensitivity import SensitivityModel  # noqa: E402
 from oe_opt.study import load_study  # noqa: E402
 

@@ -265,6 +265,9 @@ def load_study(path: str | Path) -> Study:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{path}: not a UTF-8 text file (byte {exc.start}: "
+                         f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8") from exc
     path = path.resolve()
     allowed_tables = {"study", "network", "profiles", "customers", "limits", "envelope"}
     extra = sorted(set(raw) - allowed_tables)

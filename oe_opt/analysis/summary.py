@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from oe_opt.analysis.fairness import energy_kwh
-from oe_opt.methods.result import INFEASIBLE
+from oe_opt.methods.result import INFEASIBLE, NONCONVERGENT
 
 
 def summarise(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
@@ -14,7 +14,7 @@ def summarise(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Index: direction; columns: periods, infeasible, at_cap, mean_oe_kw,
+        Index: direction; columns: periods, infeasible, at_cap, nonconvergent, mean_oe_kw,
         min_oe_kw, max_oe_kw, energy_kwh (mean over customers, summed over
         periods × period length), n_powerflows, seconds, all_verified,
         most_binding.
@@ -29,6 +29,7 @@ def summarise(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
         out.append({
             "direction": d, "periods": len(g), "infeasible": int((g.status == INFEASIBLE).sum()),
             "at_cap": int((g.status == "at_cap").sum()),
+            "nonconvergent": int((g.status == NONCONVERGENT).sum()),
             "mean_oe_kw": g.oe_kw.mean(), "min_oe_kw": g.oe_kw.min(), "max_oe_kw": g.oe_kw.max(),
             "energy_kwh": energy_kwh(g.oe_kw, period_hours),
             "n_powerflows": int(g.n_powerflows.sum()), "seconds": float(g.seconds.sum()),

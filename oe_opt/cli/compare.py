@@ -21,11 +21,12 @@ from oe_opt.errors import OEError
               help="Output folder (default: results/<study name>).")
 def command(study: str | None, day: int | None, out: str | None) -> None:
     """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""
-    from oe_opt.cli.common import default_out, fail, open_study
+    from oe_opt.cli.common import check_out_dir, default_out, fail, open_study
     from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary, plot_comparison
 
     try:
         st = open_study(study, day)
+        check_out_dir(default_out(st, out))
         cmp = compare_methods(st)
     except OEError as exc:
         fail(exc)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from oe_opt.errors import OEError
+from oe_opt.io.importers.synthetic import MAX_CUSTOMERS, MIN_CUSTOMERS
 
 
 @click.group("network")
@@ -37,7 +39,7 @@ def import_(workbook: str, out: str, which: str) -> None:
 
 
 @command.command("synthetic")
-@click.argument("customers", type=click.IntRange(1, 100_000))
+@click.argument("customers", type=click.IntRange(MIN_CUSTOMERS, MAX_CUSTOMERS))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder (default networks/generated/synthetic_n<N>_s<SEED>).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -60,8 +62,11 @@ def synthetic(customers: int, out: str | None, seed: int) -> None:
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default="results/networks",
               show_default=True)
+@click.option("--force", is_flag=True, default=False,
+              help="Clear an --out folder that holds another run's results instead of refusing.")
 def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, method: str | None,
-                     flexible: str, workers: int | None, scheduler: str | None, out: str) -> None:
+                     flexible: str, workers: int | None, scheduler: str | None, out: str,
+                     force: bool) -> None:
     """Run the study TEMPLATE over NETWORKS (master files, or folders searched for master.dss).
 
     The template gives limits, envelope settings, profiles and the method; every load of each
@@ -71,20 +76,39 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
     from oe_opt.cli.common import fail
     from oe_opt.study import load_study
 
+    from oe_opt.cli.common import EXIT_FAILURES, check_out_dir
+
     try:
         masters = find_masters(networks)
-        frac: str | float = flexible if flexible == "all" else float(flexible)
-        env = run_networks(load_study(template), masters, out, day=day, method=method,
-                           flexible=frac, workers=workers, scheduler=scheduler, errors="record")
+        if flexible == "all":
+            frac: str | float = "all"
+        else:
+            try:
+                frac = float(flexible)
+            except ValueError:
+                raise OEError(f"--flexible must be 'all' or a fraction in (0, 1], "
+                              f"got {flexible!r}") from None
+        check_out_dir(out)
+        from oe_opt.runs.outdir import check_owner
+
+        tmpl = load_study(template)
+        check_owner(out, tmpl.path, "network run", force)
+        env = run_networks(tmpl, masters, out, day=day, method=method, flexible=frac,
+                           workers=workers, scheduler=scheduler, errors="record", force=force)
     except (OEError, ValueError) as exc:
         fail(exc)
     failed = env.attrs.get("failed", {})
-    per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
-    click.echo(per.round(3).to_string())
-    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed; "
-               f"wrote {Path(out) / 'networks.parquet'}")
+    for name, reason in env.attrs.get("recomputed", {}).items():
+        click.echo(f"recomputed {name}: {reason}")
+    if len(env):
+        per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
+        click.echo(per.round(3).to_string())
+    wrote = f"; wrote {Path(out) / 'networks.parquet'}" if len(env) else "; nothing to write"
+    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed{wrote}")
     for name, msg in failed.items():
         click.echo(f"  failed {name}: {msg}", err=True)
+    if failed or (len(env) and env.status.eq("nonconvergent").any()):
+        sys.exit(EXIT_FAILURES)
 
 
 def find_masters(paths: tuple[str, ...]) -> list[Path]:

@@ -104,12 +104,13 @@ def command(study: str | None, day: int | None, periods: str | None, out: str | 
     """Compare allocation objectives (equal, proportional, max_total, maxmin, log_fair and the
     power-flow heuristic) on one day of STUDY (default models/tutorial.toml)."""
     # imported here: oe_opt.cli.main imports this module when it is loaded
-    from oe_opt.cli.common import default_out, fail, open_study
+    from oe_opt.cli.common import check_out_dir, default_out, fail, open_study
     from oe_opt.analysis.objectives import run_objectives
 
     period_list = parse_periods(periods)
     try:
         st = open_study(study, day)
+        check_out_dir(default_out(st, out))
         result = run_objectives(st, periods=period_list)
     except OEError as exc:
         fail(exc)

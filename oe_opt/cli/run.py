@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from oe_opt.cli.common import default_out, fail, open_study
+from oe_opt.cli.common import check_out_dir, default_out, exit_on_failures, fail, open_study
 from oe_opt.errors import OEError, StudyError
 from oe_opt.model.allocations import allocation_names
 from oe_opt.study import Study
@@ -27,8 +27,11 @@ from oe_opt.study import Study
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: results/<study name>).")
+@click.option("--force", is_flag=True, default=False,
+              help="Clear an --out folder that holds another study's results instead of refusing.")
 def command(study: str | None, method: str | None, day: int | None, days: str | None,
-        allocation: str | None, workers: int | None, scheduler: str | None, out: str | None) -> None:
+        allocation: str | None, workers: int | None, scheduler: str | None, out: str | None,
+        force: bool) -> None:
     """Compute the operating envelopes of STUDY (default models/tutorial.toml)."""
     try:
         if allocation is not None:
@@ -38,18 +41,23 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
                 raise StudyError(f"--allocation {allocation} applies to --method alloc (the "
                                  f"per-customer LP), not to --method {method}")
         st = open_study(study, day, method).with_allocation(allocation)
+        from oe_opt.runs.outdir import check_owner, claim
+
+        folder = check_out_dir(default_out(st, out))
+        check_owner(folder, st.path, "run", force)
         if days is not None or workers is not None or scheduler is not None:
             from oe_opt.runs.batch import run_days_cli
 
-            run_days_cli(st, days, workers, scheduler, default_out(st, out))
+            run_days_cli(st, days, workers, scheduler, folder, force)
             return
         from oe_opt.runs.day import run_day
-        from oe_opt.analysis.summary import summarise
 
-        result = run_day(st)
+        result = run_day(st, progress=True)
+        with claim(folder, st.path, "run", force=force):
+            write_day_outputs(st, result, folder)
     except OEError as exc:
         fail(exc)
-    write_day_outputs(st, result, default_out(st, out))
+    exit_on_failures(result.envelopes)
 
 
 def write_day_outputs(st: Study, result, out: Path) -> None:

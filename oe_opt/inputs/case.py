@@ -141,14 +141,13 @@ def read_profile_data(study: Study, net: DssNetwork | None = None):
 def read_source_table(path: Path, n_periods: int, day: int) -> np.ndarray:
     """Source voltage per period (pu) from a CSV with columns ``period, source_pu`` (and
     optionally ``day``)."""
-    import pandas as pd
-
-    df = pd.read_csv(path)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if "period" not in df or "source_pu" not in df:
-        raise StudyError(f"{path}: source voltage table needs columns period, source_pu")
+    df = _read_source_csv(path)
     if "day" in df:
         df = df[df["day"] == day]
+    if df["period"].duplicated().any():
+        dup = int(df.loc[df["period"].duplicated(), "period"].iat[0])
+        raise StudyError(f"{path}: period {dup} appears more than once"
+                         f"{f' for day {day}' if 'day' in df else ''}")
     s = df.set_index("period")["source_pu"].reindex(range(n_periods))
     if s.isna().any():
         missing = [int(i) for i in s[s.isna()].index[:5]]
@@ -157,6 +156,31 @@ def read_source_table(path: Path, n_periods: int, day: int) -> np.ndarray:
     if not np.all((vals > 0.5) & (vals < 1.5)):
         raise StudyError(f"{path}: source_pu values must be in (0.5, 1.5)")
     return vals
+
+
+def _read_source_csv(path: Path):
+    """The source voltage table as a DataFrame with numeric columns, or a StudyError."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"{path}: [network] source_pu_table must be a CSV file"
+                         f"{' (this is a folder)' if path.is_dir() else ' (not found)'}")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise StudyError(f"{path}: cannot read the source voltage table: {exc}") from exc
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "period" not in df or "source_pu" not in df:
+        raise StudyError(f"{path}: source voltage table needs columns period, source_pu")
+    for col in [c for c in ("day", "period", "source_pu") if c in df]:
+        num = pd.to_numeric(df[col], errors="coerce")
+        if num.isna().any():
+            row = int(np.flatnonzero(num.isna().to_numpy())[0])
+            raise StudyError(f"{path}: column {col} must hold numbers; line {row + 2} holds "
+                             f"{df[col].iat[row]!r}")
+        df[col] = num
+    return df
 
 
 def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | None = None) -> DayCase:

@@ -37,8 +37,14 @@ def _read_csv_long(path: Path, keys: list[str], value: str) -> np.ndarray:
     if len(df) != int(np.prod(shape)) or df.duplicated(keys).any():
         raise ProfileError(f"{path}: expected one row for every combination of {', '.join(keys)} "
                            f"(shape {shape}), got {len(df)} rows")
+    values = pd.to_numeric(df[value], errors="coerce")
+    text = values.isna() & df[value].notna()
+    if text.any():
+        row = int(np.flatnonzero(text.to_numpy())[0])
+        raise ProfileError(f"{path}: column {value!r} must hold numbers; line {row + 2} holds "
+                           f"{df[value].iat[row]!r}")
     out = np.full(shape, np.nan)
-    out[tuple(df[k].to_numpy() for k in keys)] = pd.to_numeric(df[value], errors="coerce")
+    out[tuple(df[k].to_numpy() for k in keys)] = values
     return out
 
 
@@ -52,8 +58,9 @@ def _read_array(path: Path) -> np.ndarray:
             return np.asarray(np.load(path, allow_pickle=False), dtype=float)
         if suffix == ".csv":
             return None  # handled by the callers, which know the columns
-    except ValueError as exc:
-        raise ProfileError(f"{path}: cannot read as .npy: {exc}") from exc
+    except (ValueError, EOFError, OSError) as exc:
+        what = "the file is empty" if path.stat().st_size == 0 else str(exc) or type(exc).__name__
+        raise ProfileError(f"{path}: cannot read as .npy: {what}") from exc
     raise ProfileError(f"{path}: unsupported profile format {suffix!r} (use .npy or .csv)")
 
 
@@ -130,7 +137,10 @@ def read_pv_profile(path: str | Path) -> np.ndarray:
     path = Path(path)
     arr = _read_array(path)
     if arr is None:
-        head = path.read_text(encoding="utf-8").splitlines()[:1]
+        try:
+            head = path.read_text(encoding="utf-8").splitlines()[:1]
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{path}: not a UTF-8 text CSV file") from exc
         if head and not _is_numeric_row(head[0]):
             arr = _read_csv_long(path, ["day", "period"], "value")
         else:

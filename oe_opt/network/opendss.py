@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,16 @@ from oe_opt.network.base import NetworkMatrices, NetworkState
 SOLUTION_TOLERANCE_PU = 1e-8
 
 
+#: InvControl convergence tolerances set after compiling (OpenDSS defaults: 1e-4 pu voltage,
+#: 0.025 pu var, 0.01 pu active power).  A control loop stops once its changes are below these,
+#: so with the defaults the state it ends in depends on where it started (up to ~3 mV on a
+#: volt-var LV network); at these values every check ends at the same control state
+#: whatever was solved before (within 1e-9 V).
+INVCONTROL_TOLERANCES = {"VoltageChangeTolerance": 1e-10, "VarChangeTolerance": 1e-8,
+                         "ActivePChangeTolerance": 1e-8}
+#: the least control iterations per power flow allowed with tightened InvControls
+MIN_CONTROL_ITERATIONS = 1000
+
 #: compile count per engine: a network is stale once another network compiled on its engine
 _ENGINE_GENERATION: dict[int, int] = {}
 
@@ -35,6 +46,32 @@ def _default_engine():
     import dss
 
     return dss.DSS
+
+
+_WHERE_RE = re.compile(r'\[file:\s*"([^"]*)",\s*line:\s*(\d+)\]')
+
+
+def format_dss_error(master: str | Path, cmd: str, exc: BaseException) -> str:
+    """One line for an OpenDSS error, naming the file and line where OpenDSS says so.
+
+    OpenDSS reports the script position as ``[file: "...", line: N]`` for
+    each level of ``Redirect``/``Compile`` (innermost first); the message
+    starts with the innermost file and line, then the error text and number,
+    then where that file was included from.  Without a position, the master
+    and the rejected command are named.
+    """
+    args = getattr(exc, "args", ())
+    number = args[0] if len(args) >= 2 and isinstance(args[0], int) else None
+    text = str(args[1]) if number is not None else str(exc)
+    where = _WHERE_RE.findall(text)
+    text = " ".join(_WHERE_RE.sub(" ", text).split())
+    text = re.sub(r"^\(#\d+\)\s*", "", text)
+    code = f" (OpenDSS error {number})" if number is not None else ""
+    if not where:
+        return f"{master}: OpenDSS rejected '{cmd}': {text}{code}"
+    (file, line), outer = where[0], where[1:]
+    via = "; included from " + ", ".join(f"{f} line {n}" for f, n in outer) if outer else ""
+    return f"{file}, line {line}: {text}{code}{via}"
 
 
 class DssNetwork:
@@ -92,13 +129,14 @@ class DssNetwork:
         vs = self.circuit.Vsources
         self._has_source = vs.Count > 0
         self.source_pu_nominal = vs.pu if vs.First else 1.0
+        self._tighten_inverter_controls()
 
     # ------------------------------------------------------------------ set-up
     def _command(self, cmd: str) -> str:
         try:
             self.dss.Text.Command = cmd
         except Exception as exc:  # dss raises DSSException
-            raise NetworkError(f"{self.master}: OpenDSS rejected '{cmd}': {exc}") from exc
+            raise NetworkError(format_dss_error(self.master, cmd, exc)) from exc
         return self.dss.Text.Result
 
     def _index_loads(self) -> None:
@@ -188,7 +226,7 @@ class DssNetwork:
                 if not lines.Next:
                     break
         line_rows, line_names, line_rating = [], [], []
-        tx_rows, tx_names, tx_rating, tx_owner = [], [], [], []
+        tx_rows, tx_names, tx_rating, tx_owner, tx_kva = [], [], [], [], []
         txs = self.circuit.Transformers
         for e, name in enumerate(names):
             if name.startswith("line."):
@@ -204,6 +242,8 @@ class DssNetwork:
                     tx_rows.append([offset[e] + (w - 1) * ncond[e] + k for k in range(nph[e])])
                     tx_rating.append(i_rated)
                     tx_owner.append(len(tx_names))
+                    if w == 1:
+                        tx_kva.append(kva)
                 tx_names.append(name.split(".", 1)[1])
         self.line_names: list[str] = line_names
         self.line_rating_a = np.array(line_rating, dtype=float)
@@ -211,6 +251,8 @@ class DssNetwork:
         if bad:
             raise NetworkError(f"{self.master}: line(s) {', '.join(bad[:5])} have no positive NormAmps")
         self.transformer_names: list[str] = tx_names
+        #: rating (kVA) of each transformer's first winding, in :attr:`transformer_names` order
+        self.transformer_kva = np.array(tx_kva, dtype=float)
         self._line_gather = self._pad(line_rows, pad)
         self._tx_gather = self._pad(tx_rows, pad)
         self._tx_winding_rating_a = np.array(tx_rating, dtype=float)
@@ -303,6 +345,27 @@ class DssNetwork:
         self._command("BuildY")
         self._command("Init")
 
+    def _tighten_inverter_controls(self) -> None:
+        """Converge every InvControl tightly (:data:`INVCONTROL_TOLERANCES`), once after compiling.
+
+        A verdict must not depend on the order of power flows: with the default tolerances a
+        volt-var/volt-watt control loop stops wherever its changes first fall below them, so a
+        check ends in a state that depends on the previous one.  Only the stopping rule
+        changes, not the control curves.
+        """
+        names = [n.split(".", 1)[1] for n in self.circuit.AllElementNames
+                 if n.lower().startswith("invcontrol.")]
+        #: number of InvControls (tightened after compiling)
+        self.n_invcontrols = len(names)
+        if not names:
+            return
+        tol = " ".join(f"{k}={v:g}" for k, v in INVCONTROL_TOLERANCES.items())
+        for name in names:
+            self._command(f"Edit InvControl.{name} {tol}")
+        sol = self.circuit.Solution
+        if sol.MaxControlIterations < MIN_CONTROL_ITERATIONS:
+            sol.MaxControlIterations = MIN_CONTROL_ITERATIONS
+
     def set_pv_output(self, fraction: np.ndarray) -> None:
         """Set each DER customer's PV output as a fraction of its rating (irradiance, 0–1)."""
         self._check_current()
@@ -322,6 +385,9 @@ class DssNetwork:
     # ------------------------------------------------------------ power flow
     def solve(self) -> None:
         """Run one snapshot power flow.
+
+        Inverter controls are converged tightly (:data:`INVCONTROL_TOLERANCES`),
+        so the result does not depend on what was solved before.
 
         Raises
         ------

@@ -35,10 +35,13 @@ from oe_opt.analysis.summary import summarise
 from oe_opt.errors import OEError, StudyError
 from oe_opt.runs.netset import (NETWORK_COLUMNS, compute_network, network_names, network_study,
                      run_networks, select_flexible)
-from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_workers, dask_client, execute,
+from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_scheduler, check_workers, dask_client, execute,
                        warm_up, worker_session)
 from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
                       read_valid_parquet, run_key, write_parquet_atomic)
+from oe_opt.runs.fingerprint import input_digests
+from oe_opt.runs.bounds import check_bounds
+from oe_opt.runs.outdir import claim
 from oe_opt.study import Study
 
 __all__ = [
@@ -125,6 +128,12 @@ class BatchStats:
     period_hours: float = float("nan")
 
 
+def envelope_caps(study: Study) -> dict[tuple[str, str], float]:
+    """``{(direction, customer): cap kW}`` of a study's flexible customers."""
+    return {(d, c): float(v) for d in ("export", "import")
+            for c, v in getattr(study.customers, f"{d}_max_kw").items()}
+
+
 def study_days(session: Session) -> tuple[int, int, float]:
     """(days in the data, periods per day, period length in hours) of a session's study."""
     data = session.data
@@ -151,28 +160,40 @@ def _resolve_days(days: str | Sequence[int] | None, study: Study, n_days: int) -
 
 def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | None,
               scheduler: str | None, out_dir: Path, method: str | None,
-              progress: bool) -> tuple[pd.DataFrame, BatchStats]:
+              progress: bool, force: bool = False) -> tuple[pd.DataFrame, BatchStats]:
     from oe_opt.methods.registry import get_method
 
     t0 = time.perf_counter()
     check_workers(workers)
+    check_scheduler(scheduler)
     method = method or study.envelope.method
     try:
         get_method(method)
     except KeyError as exc:
         raise StudyError(str(exc.args[0])) from exc
-    key = run_key(study, method)
+    inputs = input_digests(study)
+    key = run_key(study, method, inputs=inputs)
+    caps = envelope_caps(study)
     session = cached_session(study, key)  # validates the study and network up front
+    check_bounds(study, method, session.net)
     n_days, n_periods, period_hours = study_days(session)
     wanted = _resolve_days(days, study, n_days)
     session.case(wanted[0])  # checks the customers against the network
+    with claim(out_dir, study.path, "run", key, force):  # one study and one run per folder
+        return _run_claimed(study, wanted, workers, scheduler, Path(out_dir), method, progress,
+                            key, inputs, caps, n_periods, period_hours, t0)
+
+
+def _run_claimed(study, wanted, workers, scheduler, out_dir, method, progress, key, inputs, caps,
+                 n_periods, period_hours, t0) -> tuple[pd.DataFrame, BatchStats]:
     n_rows = n_periods * len(study.envelope.directions) * len(study.customers.flexible)
     out_dir = Path(out_dir)
     stats = BatchStats(requested=len(wanted), period_hours=period_hours)
     frames: dict[int, pd.DataFrame] = {}
     todo = []
     for day in wanted:
-        df, reason = read_valid_parquet(day_path(out_dir, day), key, n_rows, day=day)
+        df, reason = read_valid_parquet(day_path(out_dir, day), key, n_rows, day=day,
+                                        inputs=inputs, caps=caps)
         if df is not None:
             frames[day] = df
             stats.reused.append(day)
@@ -183,8 +204,8 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
 
     def save(day: int, env: pd.DataFrame) -> None:
         path = day_path(out_dir, day)
-        write_parquet_atomic(env, path, key)
-        df, reason = read_valid_parquet(path, key, n_rows, day=day)
+        write_parquet_atomic(env, path, key, inputs)
+        df, reason = read_valid_parquet(path, key, n_rows, day=day, inputs=inputs, caps=caps)
         if df is None:
             raise OEError(f"{path}: day {day} gave {len(env)} rows, expected {n_rows} ({reason})")
         frames[day] = df
@@ -193,14 +214,15 @@ def _run_days(study: Study, days: str | Sequence[int] | None, workers: int | Non
     execute(todo, workers, scheduler, save, progress, desc=f"{study.name} days",
             done=len(stats.reused))
     envelopes = pd.concat([frames[d] for d in wanted], ignore_index=True)
-    write_parquet_atomic(envelopes, out_dir / "envelopes.parquet", key)
+    write_parquet_atomic(envelopes, out_dir / "envelopes.parquet", key, inputs)
     stats.seconds = time.perf_counter() - t0
     return envelopes, stats
 
 
 def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int | None = None,
              scheduler: str | None = None, out_dir: str | Path = Path("results"),
-             method: str | None = None, progress: bool = True) -> pd.DataFrame:
+             method: str | None = None, progress: bool = True,
+             force: bool = False) -> pd.DataFrame:
     """Compute the envelopes of many days, one resumable Parquet file per day.
 
     Parameters
@@ -221,6 +243,9 @@ def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int
         The study's ``[envelope] method`` if omitted.
     progress : bool
         Show a progress bar (tqdm, on stderr).
+    force : bool
+        Clear an `out_dir` holding another study's results instead of
+        refusing it (:mod:`oe_opt.runs.outdir`).
 
     Returns
     -------
@@ -235,16 +260,16 @@ def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int
     PowerFlowError
         If a period cannot be solved; the days finished before are kept.
     """
-    return _run_days(study, days, workers, scheduler, Path(out_dir), method, progress)[0]
+    return _run_days(study, days, workers, scheduler, Path(out_dir), method, progress, force)[0]
 
 
 def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler: str | None,
-                 out_dir: Path) -> None:
+                 out_dir: Path, force: bool = False) -> None:
     """``oe-opt run --days/--workers/--scheduler``: run, then print a summary."""
     import click
 
     try:
-        env, stats = _run_days(study, days, workers, scheduler, Path(out_dir), None, True)
+        env, stats = _run_days(study, days, workers, scheduler, Path(out_dir), None, True, force)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: finished days are saved in {Path(out_dir) / 'days'}; "
                    f"rerun the same command to resume", err=True)
@@ -252,6 +277,9 @@ def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler:
     click.echo(format_summary(study, env, stats, workers, scheduler))
     click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new) and "
                f"{Path(out_dir) / 'envelopes.parquet'}")
+    from oe_opt.cli.common import exit_on_failures
+
+    exit_on_failures(env)
 
 
 def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: int | None,
@@ -267,7 +295,7 @@ def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: 
     if stats.recomputed:
         reasons = pd.Series(stats.recomputed).value_counts()
         lines.append("recomputed damaged or outdated day files: " +
-                     ", ".join(f"{n} {r}" for r, n in reasons.items()))
+                     "; ".join(f"{n} {r}" for r, n in reasons.items()))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         lines.append(summarise(env, stats.period_hours).round(3).to_string())
     return "\n".join(lines)

@@ -13,13 +13,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
-from oe_opt.errors import StudyError
+from oe_opt.errors import PowerFlowError, StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
 from oe_opt.methods.registry import get_method
 from oe_opt.problem import EnvelopeProblem, build_problem
+from oe_opt.methods.result import nonconvergent_result
 from oe_opt.network.opendss import DssNetwork
+from oe_opt.runs.bounds import check_bounds
 from oe_opt.study import Study
+
+#: a day's progress bar (``run_day(progress=True)``) appears once the day has run this long (s)
+PROGRESS_DELAY_S = 1.0
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Session:
 
 def run_day(study: Study, method: str | None = None, day: int | None = None,
             session: Session | None = None, periods: list[int] | None = None,
-            voltages: bool = True) -> DayResult:
+            voltages: bool = True, progress: bool = False) -> DayResult:
     """Compute the envelopes of one day.
 
     Parameters
@@ -81,6 +86,14 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     voltages : bool
         Collect the customer voltages (``DayResult.voltages``); False leaves
         it empty, saving time in long batch runs.
+    progress : bool
+        Show a progress bar over the periods (tqdm, on stderr) once the day
+        takes more than a second.
+
+    A period and direction whose power flow does not converge even with
+    every flexible customer at 0 kW is reported with status
+    ``nonconvergent`` (no envelope, ``binding`` ``power_flow:not_converged``,
+    not verified); the other periods are computed as usual.
 
     Returns
     -------
@@ -92,16 +105,25 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     except KeyError as exc:
         raise StudyError(str(exc.args[0])) from exc
     session = session or Session(study)
+    check_bounds(study, method, session.net)
     case = session.case(day)
     problem = build_problem(study, case.flex_names)
     ev = PowerFlowEvaluator(session.net, problem.limits, case)
     solve = factory(problem, session.net, case)
     rows, vrows = [], []
-    for t in periods if periods is not None else range(case.n_periods):
+    bad = [t for t in periods or [] if not 0 <= t < case.n_periods]
+    if bad:
+        raise StudyError(f"period {bad[0]} is outside the day (0-based periods "
+                         f"0..{case.n_periods - 1})")
+    from tqdm import tqdm
+
+    for t in tqdm(periods if periods is not None else range(case.n_periods), unit="period",
+                  desc=f"{study.name} day {case.day}", disable=not progress, delay=PROGRESS_DELAY_S,
+                  leave=False):
         for direction in problem.directions:
             ev.set_period(t)
             t0 = time.perf_counter()
-            res = solve(ev, direction)
+            res = _solve_or_nonconvergent(solve, ev, direction, session.net, t)
             seconds = time.perf_counter() - t0
             rows.extend(envelope_rows(case, t, direction, method, res, seconds))
             if voltages:
@@ -109,3 +131,22 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours, problem)
+
+
+def _solve_or_nonconvergent(solve, ev: PowerFlowEvaluator, direction: str, net: DssNetwork,
+                            t: int):
+    """``solve(ev, direction)``; if not even 0 kW solves, retry once from a clean start, then
+    report the period as ``nonconvergent`` (a failed power flow leaves a bad starting point,
+    so the solver is reset for the periods that follow)."""
+    n = 0
+    for attempt in range(2):
+        try:
+            res = solve(ev, direction)
+            res.n_powerflows += n
+            return res
+        except PowerFlowError as exc:
+            n += ev.n_powerflows
+            message = str(exc)
+            net.reset_solution()
+            ev.set_period(t)
+    return nonconvergent_result(n, message)

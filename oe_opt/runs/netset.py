@@ -23,7 +23,9 @@ from oe_opt.runs.day import run_day
 from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.errors import StudyError
 from oe_opt.network.opendss import DssNetwork
-from oe_opt.runs.parallel import TaskError, captured, check_workers, execute, network_session
+from oe_opt.runs.parallel import TaskError, captured, check_scheduler, check_workers, execute, network_session
+from oe_opt.runs.fingerprint import input_digests
+from oe_opt.runs.outdir import claim
 from oe_opt.runs.storage import network_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.study import CustomerSpec, Study
 
@@ -92,6 +94,40 @@ def compute_network(template: Study, master: str, name: str, day: int, method: s
     return env
 
 
+def check_network_run(template: Study, method: str, flexible: str | float, day: int) -> None:
+    """Check a network-set run's options before anything runs.
+
+    Raises
+    ------
+    StudyError
+        For an unknown method, a flexible share that is not ``"all"`` or in
+        (0, 1], or a day outside the template's profile data.
+    """
+    from oe_opt.inputs.profiles import check_day, read_load_profiles, read_pv_profile
+    from oe_opt.methods.registry import get_method
+
+    try:
+        get_method(method)
+    except KeyError as exc:
+        raise StudyError(f"--method: {exc.args[0]}") from exc
+    if flexible != "all":
+        try:
+            f = float(flexible)
+        except (TypeError, ValueError):
+            raise StudyError(f"--flexible must be 'all' or a fraction in (0, 1], "
+                             f"got {flexible!r}") from None
+        if not 0 < f <= 1:
+            raise StudyError(f"--flexible must be 'all' or a fraction in (0, 1], got {flexible!r}")
+    if day < 0:
+        raise StudyError(f"--day {day} must be >= 0")
+    from oe_opt.runs.bounds import check_bounds
+
+    check_bounds(template, method)
+    p = template.profiles
+    if p.source == "files":
+        check_day(read_load_profiles(p.load), read_pv_profile(p.pv), day, p.load, p.pv)
+
+
 def network_names(masters: Sequence[str | Path]) -> list[str]:
     """A unique short name per master file: its folder name (numbered if folders repeat)."""
     names = [Path(m).resolve().parent.name for m in masters]
@@ -104,7 +140,7 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
                  day: int | None = None, method: str | None = None,
                  flexible: str | float = "all", workers: int | None = None,
                  scheduler: str | None = None, progress: bool = True,
-                 errors: str = "raise") -> pd.DataFrame:
+                 errors: str = "raise", force: bool = False) -> pd.DataFrame:
     """Run a study template over many networks for one day, resumably.
 
     Parameters
@@ -129,6 +165,9 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
         On a network that fails (e.g. a period that cannot be solved):
         stop with the error, or record it in ``result.attrs["failed"]``
         (network name -> message) and go on with the others.
+    force : bool
+        Clear an `out_dir` holding another run's results instead of refusing
+        it (:mod:`oe_opt.runs.outdir`).
 
     Returns
     -------
@@ -136,28 +175,46 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
         Columns ``network``, :data:`~oe_opt.runs.day.ENVELOPE_COLUMNS`,
         ``network_seconds`` (wall time of that network: compiling, warming
         up and computing the day) and ``n_customers``, networks in the order
-        given.
+        given.  ``attrs["failed"]``: failed networks and their errors;
+        ``attrs["recomputed"]``: stored files not reused, and why (e.g. the
+        input files that changed).
     """
     if errors not in ("raise", "record"):
         raise ValueError(f"errors must be 'raise' or 'record', not {errors!r}")
     check_workers(workers)
+    check_scheduler(scheduler)
     method = method or template.envelope.method
     day = template.profiles.day if day is None else int(day)
+    check_network_run(template, method, flexible, day)
     out_dir = Path(out_dir)
     masters = [str(Path(m).resolve()) for m in masters]
     for m in masters:
         if not Path(m).is_file():
             raise StudyError(f"network master file not found: {m}")
     names = network_names(masters)
+    with claim(out_dir, template.path, "network run", force=force):
+        return _run_networks_claimed(template, masters, names, out_dir, day, method, flexible,
+                                     workers, scheduler, progress, errors)
+
+
+def _run_networks_claimed(template, masters, names, out_dir, day, method, flexible, workers,
+                          scheduler, progress, errors) -> pd.DataFrame:
     frames: dict[str, pd.DataFrame] = {}
     todo, keys = [], {}
+    caps = {"export": template.envelope.export_max_kw, "import": template.envelope.import_max_kw}
+    inputs, recomputed = {}, {}
     for master, name in zip(masters, names):
-        keys[name] = run_key(template, method, "network", master, str(flexible), day)
-        df, _ = read_valid_parquet(network_path(out_dir, name, day), keys[name],
-                                   columns=NETWORK_COLUMNS, day=day)
+        inputs[name] = input_digests(template, master)
+        keys[name] = run_key(template, method, "network", master, str(flexible), day,
+                             inputs=inputs[name])
+        df, reason = read_valid_parquet(network_path(out_dir, name, day), keys[name],
+                                        columns=NETWORK_COLUMNS, day=day, inputs=inputs[name],
+                                        caps=caps)
         if df is not None:
             frames[name] = df
         else:
+            if reason != "missing":
+                recomputed[name] = reason
             args = (template, master, name, day, method, flexible)
             todo.append((name, captured, (compute_network, *args)) if errors == "record" else
                         (name, compute_network, args))
@@ -168,15 +225,20 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
             failed[name] = env.message
             return
         path = network_path(out_dir, name, day)
-        write_parquet_atomic(env, path, keys[name])
-        frames[name] = read_valid_parquet(path, keys[name], columns=NETWORK_COLUMNS, day=day)[0]
+        write_parquet_atomic(env, path, keys[name], inputs[name])
+        frames[name] = read_valid_parquet(path, keys[name], columns=NETWORK_COLUMNS, day=day,
+                                          inputs=inputs[name], caps=caps)[0]
 
     execute(todo, workers, scheduler, save, progress, desc="networks",
             done=len(masters) - len(todo), unit="network")
     done = [n for n in names if n in frames]
     out = pd.concat([frames[n] for n in done], ignore_index=True) if done else \
         pd.DataFrame(columns=NETWORK_COLUMNS)
-    write_parquet_atomic(out, out_dir / "networks.parquet",
-                         run_key(template, method, "network-set", tuple(masters), day))
+    if done:  # never an empty networks.parquet
+        all_inputs = {k: v for n in done for k, v in inputs[n].items()}
+        write_parquet_atomic(out, out_dir / "networks.parquet",
+                             run_key(template, method, "network-set", tuple(masters), day,
+                                     inputs=all_inputs), all_inputs)
     out.attrs["failed"] = failed
+    out.attrs["recomputed"] = recomputed
     return out

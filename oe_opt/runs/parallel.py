@@ -91,6 +91,24 @@ def check_workers(workers: int | None) -> None:
         raise StudyError(f"--workers must be >= 1, got {workers}")
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """Raise :class:`~oe_opt.errors.StudyError` unless `scheduler` is None or a Dask address
+    (e.g. ``tcp://10.0.0.5:8786``); checked before anything is computed."""
+    if scheduler is None:
+        return
+    try:
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        scheme, loc = parse_address(scheduler)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except ImportError:  # pragma: no cover - a declared dependency
+        return
+    except (ValueError, TypeError) as exc:
+        raise StudyError(f"--scheduler {scheduler}: cannot connect: not a scheduler address "
+                         f"({exc}); use e.g. tcp://HOST:8786") from exc
+
+
 @contextmanager
 def dask_client(workers: int | None, scheduler: str | None) -> Iterator[object]:
     """A Dask client: on an existing scheduler, or on a local cluster of `workers` processes."""
@@ -101,7 +119,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[object]:
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise StudyError(f"--scheduler {scheduler}: cannot connect: {exc}") from exc
         with client:
             yield client

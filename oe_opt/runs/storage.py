@@ -12,21 +12,29 @@ the rest, so an interrupted run resumes where it stopped and loses nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from oe_opt.io.results import ENVELOPE_COLUMNS
+from oe_opt.runs.fingerprint import changed_inputs, combined_digest, input_digests, package_version
 from oe_opt.study import Study
 
 #: Parquet schema-metadata key holding the run key
 KEY_META = b"oe_opt.run_key"
 #: Parquet schema-metadata key holding the expected number of rows
 ROWS_META = b"oe_opt.rows"
+#: Parquet schema-metadata key holding the input files' digests (JSON ``{path: sha256}``)
+INPUTS_META = b"oe_opt.inputs"
+#: Parquet schema-metadata key holding the checksum of the rows (:func:`rows_checksum`)
+CHECKSUM_META = b"oe_opt.checksum"
 #: bump to invalidate stored results when the result format changes
-KEY_VERSION = 1
+KEY_VERSION = 2
+#: every status a stored row may carry
+KNOWN_STATUSES = ("ok", "at_cap", "infeasible", "nonconvergent")
 
 
 # ------------------------------------------------------------------ names
@@ -40,24 +48,69 @@ def network_path(out_dir: str | Path, name: str, day: int) -> Path:
     return Path(out_dir) / "networks" / f"{name}_day{int(day):03d}.parquet"
 
 
-def run_key(study: Study, method: str, *extra: object) -> str:
+def run_key(study: Study, method: str, *extra: object,
+            inputs: Mapping[str, str] | None = None) -> str:
     """Fingerprint of everything that determines a day's results except the day.
 
     Two runs with the same study settings (after command-line overrides),
-    method and `extra` items have the same key; stored results are reused only
-    when the keys match.
+    method, `extra` items, package version and input file *contents*
+    (`inputs`, :func:`~oe_opt.runs.fingerprint.input_digests` of the study if
+    omitted: every network file the master reads, the profile files, the
+    source table) have the same key; stored results are reused only when the
+    keys match.
     """
-    text = repr((KEY_VERSION, study.with_day(0), method, extra))
+    inputs = input_digests(study) if inputs is None else inputs
+    text = repr((KEY_VERSION, package_version(), study.with_day(0), method, extra,
+                 combined_digest(dict(inputs))))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def rows_checksum(df: pd.DataFrame) -> str:
+    """SHA-256 of a table's values (row order and columns included), as stored."""
+    h = hashlib.sha256(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_rows(df: pd.DataFrame, caps: Mapping[tuple[str, str], float] | None = None) -> str | None:
+    """Why stored envelope rows are implausible, or None if they pass.
+
+    Every status must be known; rows that are not infeasible or
+    nonconvergent must be verified and carry an ``oe_kw`` in [0, cap]
+    (`caps`: ``{(direction, customer): kW}``, or ``{direction: kW}`` for every
+    customer; only >= 0 checked without).
+    """
+    if "status" in df:
+        bad = sorted(set(df["status"]) - set(KNOWN_STATUSES))
+        if bad:
+            return f"unknown status {bad[0]!r}"
+    if "oe_kw" not in df or "status" not in df:
+        return None
+    solved = df["status"].isin(["ok", "at_cap"])
+    if "verified" in df and not df.loc[solved, "verified"].astype(bool).all():
+        return "unverified envelope"
+    oe = df.loc[solved, "oe_kw"].astype(float)
+    if oe.isna().any() or (oe < 0).any():
+        return "oe_kw missing or negative"
+    if caps:
+        sub = df.loc[solved]
+        cap = pd.Series([caps.get((d, c), caps.get(d, float("nan"))) for d, c in
+                         zip(sub["direction"], sub["customer"])], index=sub.index)
+        if (oe > cap + 1e-6).any() or cap.isna().any():
+            return "oe_kw above the cap"
+    return None
+
+
 # ---------------------------------------------------------------- Parquet
-def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str) -> None:
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str,
+                         inputs: Mapping[str, str] | None = None) -> None:
     """Write `df` to `path` so that the file is either complete or absent.
 
     The table goes to a temporary file in the same folder, is flushed to disk,
-    then moved into place with :func:`os.replace`.  The run `key` and the row
-    count are stored in the Parquet schema metadata.
+    then moved into place with :func:`os.replace`.  The run `key`, the row
+    count, a checksum of the rows (:func:`rows_checksum`) and the input
+    files' digests (`inputs`, to say later which files changed) are stored in
+    the Parquet schema metadata.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -66,7 +119,10 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
-    meta.update({KEY_META: key.encode(), ROWS_META: str(len(df)).encode()})
+    meta.update({KEY_META: key.encode(), ROWS_META: str(len(df)).encode(),
+                 CHECKSUM_META: rows_checksum(table.to_pandas()).encode()})
+    if inputs is not None:
+        meta[INPUTS_META] = json.dumps(dict(inputs), sort_keys=True).encode()
     table = table.replace_schema_metadata(meta)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -82,7 +138,9 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str) -> None:
 
 def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,
                        columns: Sequence[str] = tuple(ENVELOPE_COLUMNS),
-                       day: int | None = None) -> tuple[pd.DataFrame | None, str]:
+                       day: int | None = None, inputs: Mapping[str, str] | None = None,
+                       caps: Mapping[tuple[str, str], float] | None = None,
+                       ) -> tuple[pd.DataFrame | None, str]:
     """Read a stored result if it is complete and belongs to this run.
 
     Parameters
@@ -96,13 +154,21 @@ def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,
         Expected columns, in order.
     day : int, optional
         Every row's ``day`` must equal this.
+    inputs : dict, optional
+        The present input digests: when the key differs, the files whose
+        content changed since the file was written are named in the reason.
+    caps : dict, optional
+        ``{(direction, customer): cap kW}``: check the envelope rows' values
+        with :func:`check_rows` (not checked if omitted).
 
     Returns
     -------
     (DataFrame or None, reason)
         The data and ``"ok"``, or None and why the file cannot be used:
         ``"missing"``, ``"unreadable"`` (truncated or corrupt),
-        ``"other settings"``, ``"short"``, ``"wrong columns"``, ``"wrong day"``.
+        ``"other settings"``, ``"inputs changed: <files>"``, ``"short"``,
+        ``"wrong columns"``, ``"wrong day"``, ``"checksum mismatch"`` (rows
+        edited or damaged), or an implausible value (:func:`check_rows`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -114,6 +180,10 @@ def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,
         pf = pq.ParquetFile(path)
         meta = pf.schema_arrow.metadata or {}
         if meta.get(KEY_META) != key.encode():
+            if inputs is not None and INPUTS_META in meta:
+                changed = changed_inputs(json.loads(meta[INPUTS_META]), dict(inputs))
+                if changed:
+                    return None, "inputs changed: " + ", ".join(changed)
             return None, "other settings"
         want = n_rows if n_rows is not None else int(meta.get(ROWS_META, b"-1"))
         if pf.metadata.num_rows != want:
@@ -127,4 +197,9 @@ def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,
         return None, "short"
     if day is not None and not (df["day"] == day).all():
         return None, "wrong day"
+    if meta.get(CHECKSUM_META) != rows_checksum(df).encode():
+        return None, "checksum mismatch"
+    problem = check_rows(df, caps) if caps is not None else None
+    if problem is not None:
+        return None, problem
     return df, "ok"

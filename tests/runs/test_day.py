@@ -78,7 +78,8 @@ def _independent_state(st, oe_kw: float, direction: str, period: int):
     for name in st.customers.fixed_der:
         c.SetActiveElement(f"load.{name}")
         bus = c.ActiveCktElement.BusNames[0]
-        eng.Text.Command = (f"New PVSystem.pv_{name} phases=1 bus1={bus} kv=0.23 kva=10 pmpp=10 "
+        kva = st.customers.der_kw[name]  # the study's DER size, not a fixed 10 kVA
+        eng.Text.Command = (f"New PVSystem.pv_{name} phases=1 bus1={bus} kv=0.23 kva={kva:g} pmpp={kva:g} "
                             f"irradiance={pv[st.profiles.day, period]} pf=1 %cutin=0.05 %cutout=0.05")
     for name in names:
         c.Loads.Name = name
