@@ -78,11 +78,24 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
                            flexible=frac, workers=workers, scheduler=scheduler, errors="record")
     except (OEError, ValueError) as exc:
         fail(exc)
+    import pandas as pd
+
+    from oe_opt.io.outputs import write_network_outputs
+
     failed = env.attrs.get("failed", {})
-    per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
-    click.echo(per.round(3).to_string())
-    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed; "
-               f"wrote {Path(out) / 'networks.parquet'}")
+    reused = set(env.attrs.get("reused", []))
+    st = load_study(template)
+    period_hours = 24.0 / max(env["period"].nunique(), 1) if len(env) else 0.5
+    table, written = write_network_outputs(st, env, period_hours, out, reused)
+    if len(table):
+        cols = ["network", "direction", "customers", "flexible", "periods", "infeasible",
+                "nonconvergent", "mean_oe_kw", "min_customer_oe_kw", "energy_kwh_total",
+                "n_powerflows", "all_verified", "most_binding", "source"]
+        with pd.option_context("display.width", 220, "display.max_columns", 30):
+            click.echo(table[[c for c in cols if c in table]].round(3).to_string(index=False))
+    click.echo(f"{env['network'].nunique()} network(s) solved ({len(reused)} reused, "
+               f"{env['network'].nunique() - len(reused)} computed), {len(failed)} failed; "
+               f"wrote {Path(out) / 'networks.parquet'}, " + ", ".join(str(p) for p in written))
     for name, msg in failed.items():
         click.echo(f"  failed {name}: {msg}", err=True)
 

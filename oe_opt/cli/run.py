@@ -44,7 +44,6 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
             run_days_cli(st, days, workers, scheduler, default_out(st, out))
             return
         from oe_opt.runs.day import run_day
-        from oe_opt.analysis.summary import summarise
 
         result = run_day(st)
     except OEError as exc:
@@ -53,21 +52,19 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
 
 
 def write_day_outputs(st: Study, result, out: Path) -> None:
-    """Write envelopes.csv, envelopes.png and voltages.png and print the summary."""
-    from oe_opt.analysis.summary import summarise
-    from oe_opt.io.figures import plot_envelopes, plot_voltages
+    """Write the day's tables, summary and figures (:mod:`oe_opt.io.outputs`) and print the summary."""
+    import pandas as pd
 
-    out.mkdir(parents=True, exist_ok=True)
+    from oe_opt.io.outputs import write_day_outputs as write
+
     env = result.envelopes
-    env.to_csv(out / "envelopes.csv", index=False)
+    period_hours = getattr(result, "period_hours", 0.5)
+    written = write(st, env, result.voltages, period_hours, out)
+    summary = pd.read_csv(Path(out) / "summary.csv").drop(columns="day").set_index("direction")
     method = env["method"].iat[0] if len(env) else ""
     day = int(env["day"].iat[0]) if len(env) else st.profiles.day
-    plot_envelopes(env, out / "envelopes.png", f"Operating envelopes — {st.name}, day {day} ({method})")
-    plot_voltages(result.voltages, st.limits.v_min_v, st.limits.v_max_v, out / "voltages.png",
-                  f"{st.name}, day {day} ({method})")
-    summary = summarise(env, getattr(result, "period_hours", 0.5))
     click.echo(f"study {st.name}  day {day}  method {method}  flexible customers "
                f"{env['customer'].nunique()}")
-    with_pd_options = summary.round(3).to_string()
-    click.echo(with_pd_options)
-    click.echo(f"wrote {out / 'envelopes.csv'}, {out / 'envelopes.png'}, {out / 'voltages.png'}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        click.echo(summary.round(3).to_string())
+    click.echo("wrote " + ", ".join(str(p) for p in written))

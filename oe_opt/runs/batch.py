@@ -248,9 +248,12 @@ def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler:
         click.echo(f"\ninterrupted: finished days are saved in {Path(out_dir) / 'days'}; "
                    f"rerun the same command to resume", err=True)
         raise SystemExit(130)
+    from oe_opt.io.outputs import write_days_outputs
+
+    written = write_days_outputs(study, env, stats.period_hours, Path(out_dir))
     click.echo(format_summary(study, env, stats, workers, scheduler))
-    click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new) and "
-               f"{Path(out_dir) / 'envelopes.parquet'}")
+    click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new), "
+               f"{Path(out_dir) / 'envelopes.parquet'}, " + ", ".join(str(p) for p in written))
 
 
 def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: int | None,

@@ -179,4 +179,6 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
     write_parquet_atomic(out, out_dir / "networks.parquet",
                          run_key(template, method, "network-set", tuple(masters), day))
     out.attrs["failed"] = failed
+    #: networks whose stored results were reused (the others were computed now)
+    out.attrs["reused"] = [n for n in names if n in frames and n not in {t[0] for t in todo}]
     return out
