@@ -60,10 +60,13 @@ def write_day_outputs(st: Study, result, out: Path) -> None:
     env = result.envelopes
     period_hours = getattr(result, "period_hours", 0.5)
     written = write(st, env, result.voltages, period_hours, out)
-    summary = pd.read_csv(Path(out) / "summary.csv").drop(columns="day").set_index("direction")
+    summary = pd.read_csv(Path(out) / "summary.csv").drop(columns=["day", "date"], errors="ignore")
+    summary = summary.set_index("direction")
     method = env["method"].iat[0] if len(env) else ""
     day = int(env["day"].iat[0]) if len(env) else st.profiles.day
-    click.echo(f"study {st.name}  day {day}  method {method}  flexible customers "
+    from oe_opt.inputs.calendar import day_label
+
+    click.echo(f"study {st.name}  {day_label(st.start_date, day)}  method {method}  flexible customers "
                f"{env['customer'].nunique()}")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         click.echo(summary.round(3).to_string())

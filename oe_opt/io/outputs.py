@@ -54,6 +54,8 @@ def write_day_outputs(study: Study, envelopes: pd.DataFrame, voltages: pd.DataFr
     written.append(out / "envelopes.csv")
     summary = summarise(envelopes, period_hours).reset_index()
     summary.insert(0, "day", day)
+    if study.start_date is not None:
+        summary.insert(1, "date", label.split(" ")[0])
     summary.to_csv(out / "summary.csv", index=False)
     written.append(out / "summary.csv")
     figs = {"envelopes.png": figures.envelope_figure(
