@@ -130,4 +130,5 @@ def write_network_outputs(template: Study, envelopes: pd.DataFrame, period_hours
             f"Envelopes of {table.network.nunique()} networks", template.name,
             day_label(template.start_date, day), method))
         written.append(figures.save_figure(fig, out / "networks.png"))
+        write_run_info(out, template, method, period_hours, [day], kind="networks")
     return table, written
