@@ -340,6 +340,8 @@ def network_figure(networks: pd.DataFrame, title: str) -> Figure:
     ax.set_xlabel("Operating envelope (kW per flexible customer)")
     ax.set_title("mean OE over the day, per network", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
+    ax2.set_xlim(0, max(1, int(networks["infeasible"].max()) + 1))
+    ax2.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax2.set_xlabel("Infeasible periods (count)")
     ax2.set_title("infeasible periods", fontsize=9)
     fig.suptitle(title, fontsize=10)
