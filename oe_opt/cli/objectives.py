@@ -53,7 +53,10 @@ def command(study: str | None, day: int | None, periods: str | None, out: str | 
     folder = default_out(st, out)
     folder.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(folder / "objectives.csv", index=False)
-    result.envelopes.to_csv(folder / "objective_envelopes.csv", index=False)
+    from oe_opt.io.results import add_period_times
+
+    add_period_times(result.envelopes, st.start_date, st.timezone, result.period_hours).to_csv(
+        folder / "objective_envelopes.csv", index=False)
     d = int(result.envelopes["day"].iat[0]) if len(result.envelopes) else st.profiles.day
     from oe_opt.inputs.calendar import day_label
     from oe_opt.io.figures import figure_title, objectives_figure, save_figure

@@ -288,7 +288,7 @@ def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
                 im = ax.imshow(data.to_numpy(dtype=float), aspect="auto", cmap=cmap,
                                interpolation="nearest", extent=extent)
                 fig.colorbar(im, ax=ax, label=label)
-                ax.set_title(f"{d} envelopes (mean over customers)", fontsize=9)
+                ax.set_title(f"{d} envelopes (mean over customers; blank: infeasible)", fontsize=9)
             else:
                 im = ax.imshow(data.to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=-0.5,
                                vmax=len(BINDING_KINDS) - 0.5, interpolation="nearest",

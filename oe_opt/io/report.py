@@ -53,7 +53,8 @@ def verification(env: pd.DataFrame) -> dict:
     bad = per[~per.status.isin(["ok", "at_cap"])]
     reasons = (bad.groupby(["status", "binding"]).size().sort_values(ascending=False)
                .head(8).reset_index(name="n").to_dict("records"))
-    return {"n_envelopes": len(env), "n_customers": env.customer.nunique(),
+    owners = ["network", "customer"] if "network" in env else ["customer"]
+    return {"n_envelopes": len(env), "n_customers": len(env.drop_duplicates(owners)),
             "n_periods": len(per), "n_days": env.day.nunique(),
             "n_networks": env.network.nunique() if "network" in env else 0,
             "n_powerflows": int(per.n_powerflows.sum()),

@@ -104,3 +104,22 @@ def test_report_of_a_folder_without_results_fails_clearly(tmp_path):
     r = invoke(["report", tmp_path / "empty"])
     assert r.exit_code == 2 and "run.json: not found" in r.output
     assert not (tmp_path / "empty" / "report.html").exists()
+
+
+def test_the_verification_statement_counts_infeasible_and_nonconvergent_periods_and_why():
+    from oe_opt.io.report import verification
+
+    rows = []
+    for net, customers in (("a", ["c1", "c2"]), ("b", ["c1"])):
+        for t, status, binding in ((0, "ok", "cap"), (1, "infeasible", "v_max:x"),
+                                   (2, "nonconvergent", "powerflow")):
+            for c in customers:
+                rows.append({"network": net, "day": 0, "period": t, "direction": "export",
+                             "customer": c, "status": status, "binding": binding,
+                             "n_powerflows": 4, "verified": status == "ok"})
+    v = verification(pd.DataFrame(rows))
+    assert (v["n_envelopes"], v["n_customers"], v["n_networks"], v["n_periods"]) == (9, 3, 2, 6)
+    assert (v["n_infeasible"], v["n_nonconvergent"], v["n_powerflows"]) == (2, 2, 24)
+    assert not v["all_verified"] and v["n_unverified"] == 6
+    assert {(r["status"], r["binding"], r["n"]) for r in v["reasons"]} == \
+        {("infeasible", "v_max:x", 2), ("nonconvergent", "powerflow", 2)}
