@@ -141,6 +141,7 @@ def _epoch(iso: str) -> int:
 
 def _periods(env: pd.DataFrame) -> pd.DataFrame:
     """One row per (customer, day, period) with each direction's publishable limit (W) or NaN."""
+    env = _mark_overlaps(env)
     ok = env.status.isin(PUBLISHED_STATUSES) & env.verified.astype(bool) & env.oe_kw.notna()
     env = env.assign(limit_w=(env.oe_kw * 1000.0).where(ok))
     keys = ["customer", "day", "period", "start", "end"]
@@ -150,7 +151,25 @@ def _periods(env: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def _mark_overlaps(env: pd.DataFrame) -> pd.DataFrame:
+    """Status ``overlaps_next_day`` for periods that start at or after the next day's first period.
+
+    A day of 24 elapsed hours runs past the next local midnight when the
+    clocks go forward (a 23-hour day); those periods would overlap the next
+    day's controls, so they are not published (the next day's are).
+    """
+    epoch = env.start.map(_epoch)
+    first = epoch.groupby(env.day).min().sort_index()
+    later = first[::-1].cummin()[::-1].shift(-1)  # earliest start of any later day
+    limit = env.day.map(later)
+    over = limit.notna() & (epoch >= limit)
+    if not over.any():
+        return env
+    return env.assign(status=env.status.where(~over, "overlaps_next_day"))
+
+
 def _skipped(env: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
+    env = _mark_overlaps(env)
     ok = env.status.isin(PUBLISHED_STATUSES) & env.verified.astype(bool) & env.oe_kw.notna()
     bad = env.loc[~ok, ["customer", "day", "period", "start", "direction", "status", "verified"]]
     return bad.merge(sites[["customer", "site"]], on="customer").reset_index(drop=True)

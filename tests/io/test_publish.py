@@ -192,3 +192,24 @@ def test_bad_input_gives_one_error_line_and_writes_nothing(results, tmp_path, ca
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.output
     assert not (res / "csip-aus").exists() and not (res / "envoy-json").exists()
+
+
+def test_a_23_hour_day_does_not_publish_controls_that_overlap_the_next_day(results, tmp_path):
+    from oe_opt.io.results import add_period_times
+
+    res = tmp_path / "res"
+    shutil.copytree(results, res)
+    env = pd.read_csv(res / "envelopes.csv").drop(columns=["start", "end"])
+    # 2024-10-06 (day 279): Melbourne clocks go forward, the local day has 23 hours
+    days = pd.concat([env.assign(day=279), env.assign(day=280)], ignore_index=True)
+    add_period_times(days, dt.date(2024, 1, 1), "Australia/Melbourne", 0.5).to_csv(
+        res / "envelopes.csv", index=False)
+    assert invoke(["publish", res, "--creation-time", CREATED]).exit_code == 0
+    doc = DERControlListResponse.from_xml((res / "csip-aus/load_mg1_1/DERControlList.xml").read_bytes())
+    c = doc.DERControl
+    assert len(c) == 94  # 48 + 48, less the two periods past the next local midnight
+    assert all(a.interval.start + a.interval.duration == b.interval.start for a, b in zip(c, c[1:]))
+    skipped = pd.read_csv(res / "csip-aus" / "skipped.csv")
+    mine = skipped[skipped.customer == "load_mg1_1"]
+    assert set(mine.status) == {"overlaps_next_day"} and set(zip(mine.day, mine.period)) == \
+        {(279, 46), (279, 47)}
