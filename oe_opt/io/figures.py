@@ -167,7 +167,10 @@ def voltage_figure(voltages: pd.DataFrame, v_min_v: float, v_max_v: float, title
             hi = np.append(per["max"].to_numpy(), per["max"].iat[-1])
             ax.fill_between(x, lo, hi, step="post", color=colour, alpha=alpha, lw=0,
                             label=f"{label}: min–max")
-            lo_all, hi_all = min(lo_all, np.nanmin(lo)), max(hi_all, np.nanmax(hi))
+            lo_all = np.nanmin([lo_all, pd.Series(lo).min()])
+            hi_all = np.nanmax([hi_all, pd.Series(hi).max()])
+        if not np.isfinite(lo_all) or not np.isfinite(hi_all):  # no voltages (e.g. all failed)
+            lo_all, hi_all = v_min_v, v_max_v
         pad = max(0.5, 0.08 * (hi_all - lo_all))
         bottom, top = lo_all - pad, hi_all + pad
         for v, name, va in ((v_max_v, "upper", "bottom"), (v_min_v, "lower", "top")):
@@ -266,7 +269,7 @@ def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
     dirs = list(dict.fromkeys(envelopes["direction"]))
     days = sorted(envelopes["day"].unique())
     periods = _periods(envelopes)
-    fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), 2.2 + 0.18 * len(days) * 2 + 2),
+    fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), min(4.2 + 0.36 * len(days), 12)),
                              squeeze=False, layout="constrained")
     kinds_cmap = matplotlib.colors.ListedColormap(
         ["lightgrey", "tab:blue", "tab:cyan", "tab:purple", "tab:green", INFEASIBLE_COLOUR])
@@ -322,7 +325,7 @@ def network_figure(networks: pd.DataFrame, title: str) -> Figure:
     """
     names = list(dict.fromkeys(networks["network"]))
     dirs = list(dict.fromkeys(networks["direction"]))
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(names) + 2),
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, min(3.2 + 0.35 * len(names), 24)),
                                   gridspec_kw={"width_ratios": [3, 1]}, layout="constrained")
     y = np.arange(len(names))
     h = 0.8 / max(len(dirs), 1)
