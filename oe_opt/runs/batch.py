@@ -262,8 +262,11 @@ def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: 
     method = env["method"].iat[0] if len(env) else study.envelope.method
     where = (f"scheduler {scheduler}" if scheduler else
              f"{workers} workers" if workers else "serial")
-    lines = [f"study {study.name}  method {method}  days {stats.requested}  flexible customers "
-             f"{env['customer'].nunique()}  ({where})",
+    from oe_opt.io.outputs import days_title
+
+    span = days_title(study, sorted(int(d) for d in env["day"].unique())) if len(env) else ""
+    lines = [f"study {study.name}  method {method}  days {stats.requested} ({span})  flexible "
+             f"customers {env['customer'].nunique()}  ({where})",
              f"computed {len(stats.computed)} days, reused {len(stats.reused)} in "
              f"{stats.seconds:.1f} s"]
     if stats.recomputed:
