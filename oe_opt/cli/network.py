@@ -43,10 +43,15 @@ def import_(workbook: str, out: str, which: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 def synthetic(customers: int, out: str | None, seed: int) -> None:
     """Write a synthetic LV feeder with CUSTOMERS single-phase customers."""
+    from oe_opt.cli.common import fail
     from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
     folder = Path(out) if out else Path("networks/generated") / f"synthetic_n{customers}_s{seed}"
-    click.echo(f"wrote {write_synthetic_feeder(customers, folder, seed)}")
+    try:
+        master = write_synthetic_feeder(customers, folder, seed)
+    except (OEError, ValueError) as exc:
+        fail(exc)
+    click.echo(f"wrote {master}")
 
 
 @command.command("run")

@@ -121,6 +121,8 @@ def write_network_outputs(template: Study, envelopes: pd.DataFrame, period_hours
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = summarise_networks(envelopes, period_hours, reused)
+    if template.start_date is not None and len(envelopes):
+        table.insert(2, "date", day_label(template.start_date, int(envelopes["day"].iat[0])).split(" ")[0])
     table.to_csv(out / "networks.csv", index=False)
     written = [out / "networks.csv"]
     if len(table):

@@ -55,3 +55,10 @@ def test_network_run_applies_a_study_template_to_every_network_found(tmp_path):
     assert (pd.read_csv(out / "networks.csv").source == "reused").all() and "2 reused" in r.output
     r = runner.invoke(main, ["network", "run", str(TUTORIAL), str(tmp_path / "none")])
     assert r.exit_code == 2 and "network not found" in r.output
+
+
+def test_a_synthetic_feeder_too_small_fails_with_one_error_line(tmp_path):
+    r = CliRunner().invoke(main, ["network", "synthetic", "20", "--out", str(tmp_path / "n")])
+    assert r.exit_code == 2 and r.output.strip().startswith("error: ")
+    assert "n_customers must be 30" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "n").exists()
