@@ -8,6 +8,7 @@ file and the field.
 
 from __future__ import annotations
 
+import datetime
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,10 @@ class Study:
     customers: CustomerSpec
     limits: LimitSpec
     envelope: EnvelopeSpec
+    #: calendar date of the profile data's day index 0 (None: day indices only)
+    start_date: datetime.date | None = None
+    #: IANA time zone of the time stamps (None: UTC)
+    timezone: str | None = None
 
     def with_day(self, day: int | None) -> "Study":
         """Return a copy of the study for another day (0-based index)."""
@@ -275,8 +280,9 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(f"{path}: unknown table(s) {', '.join(extra)}")
 
     st = _table(path, raw, "study", required=False)
-    st.unknown_keys({"name", "description"})
+    st.unknown_keys({"name", "description", "start_date", "timezone"})
     name = st.string("name", default=path.stem)
+    start_date, timezone = _calendar(st)
 
     nt = _table(path, raw, "network")
     nt.unknown_keys({"master", "source_pu", "source_pu_table", "voltage_bases_kv"})
@@ -395,4 +401,30 @@ def load_study(path: str | Path) -> Study:
                              f"[envelope] {d}_max_kw ({cap})")
 
     return Study(path=path, name=name, network=network, profiles=profiles,
-                 customers=customers, limits=limits, envelope=envelope)
+                 customers=customers, limits=limits, envelope=envelope,
+                 start_date=start_date, timezone=timezone)
+
+
+def _calendar(st: _Table) -> tuple[datetime.date | None, str | None]:
+    """``[study] start_date`` (ISO date string or TOML date) and ``timezone`` (IANA name)."""
+    from oe_opt.inputs.calendar import zone
+
+    value = st.data.get("start_date")
+    start = None
+    if value is not None:
+        if isinstance(value, datetime.datetime) or not isinstance(value, (str, datetime.date)):
+            raise StudyError(f"{st.where('start_date')} must be a date like \"2024-01-01\", "
+                             f"got {value!r}")
+        try:
+            start = value if isinstance(value, datetime.date) else \
+                datetime.date.fromisoformat(value)
+        except ValueError:
+            raise StudyError(f"{st.where('start_date')} must be a date like \"2024-01-01\", "
+                             f"got {value!r}") from None
+    tz = st.string("timezone")
+    if tz is not None:
+        try:
+            zone(tz)
+        except StudyError as exc:
+            raise StudyError(f"{st.where('timezone')}: {exc}") from None
+    return start, tz

@@ -84,3 +84,19 @@ def test_with_day_overrides(write_study):
     with pytest.raises(StudyError, match="--day -2"):
         st.with_day(-2)
     assert np.isclose(st.with_day(None).profiles.day, 220)
+
+
+def test_start_date_and_timezone_are_read_and_checked(write_study, tmp_path):
+    import datetime as dt
+
+    st = load_study(write_study({"study": {"start_date": "2024-01-01",
+                                           "timezone": "Australia/Melbourne"}}))
+    assert st.start_date == dt.date(2024, 1, 1) and st.timezone == "Australia/Melbourne"
+    assert load_study(TUTORIAL).start_date is None  # default: day index only
+    path = tmp_path / "native.toml"
+    path.write_text(write_study().read_text().replace('[study]\n', '[study]\nstart_date = 2024-03-01\n'))
+    assert load_study(path).start_date == dt.date(2024, 3, 1)  # a TOML date literal
+    with pytest.raises(StudyError, match=r"\[study\] start_date must be a date"):
+        load_study(write_study({"study": {"start_date": "2024-13-01"}}))
+    with pytest.raises(StudyError, match=r"\[study\] timezone: .*not an IANA"):
+        load_study(write_study({"study": {"timezone": "Melbourne"}}))

@@ -11,7 +11,6 @@ bracket) and the cost of each method.  The ``oe-opt compare`` command and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -158,8 +157,8 @@ def format_summary(cmp: Comparison, study_name: str = "") -> str:
     s = cmp.summary
     lines = [f"study {study_name}  day {cmp.day}  flexible customers {cmp.n_flexible}"]
     for d, r in s.iterrows():
-        lines.append(f"{d:>6}: exact (bisect) {r.exact_kwh:9.2f} kWh; step leaves {r.step_unused_kwh:8.2f} "
-                     f"kWh unused ({r.step_unused_pct:5.2f} %); lp - bisect in "
+        lines.append(f"{d:>6}: exact (bisect) {r.exact_kwh:9.2f} kWh total over {cmp.n_flexible} "
+                     f"customers; step leaves {r.step_unused_kwh:8.2f} kWh unused ({r.step_unused_pct:5.2f} %); lp - bisect in "
                      f"[{r.lp_minus_bisect_min_kw:+.4f}, {r.lp_minus_bisect_max_kw:+.4f}] kW")
     tot = s.loc["total"]
     n_periods = len(cmp.table)
@@ -170,48 +169,3 @@ def format_summary(cmp: Comparison, study_name: str = "") -> str:
     if not cmp.table.lp_verified.all():
         lines.append("WARNING: some lp envelopes were not verified by a power flow")
     return "\n".join(lines)
-
-
-def plot_comparison(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """The three envelopes over the day (exports below zero, imports above) and lp - bisect."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
-    style = {"step": dict(color="tab:grey", lw=1.5, drawstyle="steps-mid", label="step (1 kW steps)"),
-             "bisect": dict(color="tab:blue", lw=2.5, alpha=0.6, label="bisect (exact)"),
-             "lp": dict(color="tab:red", lw=1.0, ls="--", label="lp (optimiser)")}
-    for d, g in table.groupby("direction", sort=False):
-        sign = -1.0 if d == "export" else 1.0
-        g = g.sort_values("period")
-        for m in METHODS:
-            kw = dict(style[m])
-            if d != "export":
-                kw.pop("label")
-            ax.plot(g.period, sign * g[f"{m}_kw"], **kw)
-        ax2.plot(g.period, 1000.0 * g.lp_minus_bisect_kw, marker=".", lw=0.8,
-                 color="tab:blue" if d == "export" else "tab:orange", label=f"{d}s")
-        bad = g[g.status == "infeasible"].period
-        if len(bad):
-            ax.plot(bad, np.zeros(len(bad)), "x", color="red", ms=7)
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("Envelope (kW)\nexport < 0 < import")
-    ax.set_title(title or "Operating envelopes by method")
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    ax2.axhline(0, color="k", lw=0.5)
-    ax2.set_ylabel("lp − bisect (W)")
-    ax2.legend(fontsize=8, loc="best")
-    ax2.grid(alpha=0.3)
-    times = table.drop_duplicates("period").sort_values("period")
-    step = max(1, len(times) // 24)
-    ax2.set_xticks(times.period.iloc[::step])
-    ax2.set_xticklabels(times.time.iloc[::step], rotation=60, fontsize=8)
-    ax2.set_xlabel("Time (hh:mm)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)

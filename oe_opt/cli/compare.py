@@ -22,7 +22,10 @@ from oe_opt.errors import OEError
 def command(study: str | None, day: int | None, out: str | None) -> None:
     """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""
     from oe_opt.cli.common import check_out_dir, default_out, fail, open_study
-    from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary, plot_comparison
+    from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary
+    from oe_opt.inputs.calendar import day_label
+    from oe_opt.io.figures import comparison_figure, figure_title, save_figure
+    from oe_opt.io.results import add_period_times
 
     try:
         st = open_study(study, day)
@@ -32,8 +35,11 @@ def command(study: str | None, day: int | None, out: str | None) -> None:
         fail(exc)
     folder = default_out(st, out)
     folder.mkdir(parents=True, exist_ok=True)
-    cmp.table[COMPARISON_COLUMNS].to_csv(folder / "comparison.csv", index=False)
-    plot_comparison(cmp.table, folder / "comparison.png",
-                    f"step vs bisect vs lp — {st.name}, day {cmp.day}")
+    table = cmp.table[COMPARISON_COLUMNS].assign(day=cmp.day, time=cmp.table["time"])
+    table = add_period_times(table, st.start_date, st.timezone, cmp.period_hours)
+    table.drop(columns=["day", "time"]).to_csv(folder / "comparison.csv", index=False)
+    save_figure(comparison_figure(cmp.table, figure_title(
+        "Envelopes by method", st.name, day_label(st.start_date, cmp.day), "step vs bisect vs lp")),
+        folder / "comparison.png")
     click.echo(format_summary(cmp, st.name))
     click.echo(f"wrote {folder / 'comparison.csv'}, {folder / 'comparison.png'}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from oe_opt.cli import compare, network, objectives, run
+from oe_opt.cli import compare, network, objectives, publish, report, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,7 +13,7 @@ def main() -> None:
     """Operating envelopes for flexible customers, verified with OpenDSS power flows."""
 
 
-for _module in (run, compare, objectives, network):
+for _module in (run, compare, objectives, network, report, publish):
     main.add_command(_module.command)
 
 

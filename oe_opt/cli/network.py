@@ -38,17 +38,22 @@ def import_(workbook: str, out: str, which: str) -> None:
         click.echo(f"  ... and {len(masters) - 5} more")
 
 
-@command.command("synthetic")
-@click.argument("customers", type=click.IntRange(MIN_CUSTOMERS, MAX_CUSTOMERS))
+@command.command("synthetic", help=f"Write a synthetic LV feeder with CUSTOMERS single-phase "
+                                        f"customers ({MIN_CUSTOMERS} to {MAX_CUSTOMERS}).")
+@click.argument("customers", type=int)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder (default networks/generated/synthetic_n<N>_s<SEED>).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def synthetic(customers: int, out: str | None, seed: int) -> None:
-    """Write a synthetic LV feeder with CUSTOMERS single-phase customers."""
+    from oe_opt.cli.common import fail
     from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
     folder = Path(out) if out else Path("networks/generated") / f"synthetic_n{customers}_s{seed}"
-    click.echo(f"wrote {write_synthetic_feeder(customers, folder, seed)}")
+    try:
+        master = write_synthetic_feeder(customers, folder, seed)
+    except (OEError, ValueError) as exc:
+        fail(exc)
+    click.echo(f"wrote {master}")
 
 
 @command.command("run")
@@ -97,14 +102,27 @@ def run_networks_cmd(template: str, networks: tuple[str, ...], day: int | None, 
                            workers=workers, scheduler=scheduler, errors="record", force=force)
     except (OEError, ValueError) as exc:
         fail(exc)
+    import pandas as pd
+
+    from oe_opt.io.outputs import write_network_outputs
+
     failed = env.attrs.get("failed", {})
     for name, reason in env.attrs.get("recomputed", {}).items():
         click.echo(f"recomputed {name}: {reason}")
-    if len(env):
-        per = env.groupby(["network", "direction"]).oe_kw.mean().unstack()
-        click.echo(per.round(3).to_string())
-    wrote = f"; wrote {Path(out) / 'networks.parquet'}" if len(env) else "; nothing to write"
-    click.echo(f"{env['network'].nunique()} network(s) solved, {len(failed)} failed{wrote}")
+    reused = set(env.attrs.get("reused", []))
+    st = load_study(template)
+    period_hours = float(env["period_hours"].iat[0]) if len(env) else float("nan")
+    table, written = write_network_outputs(st, env, period_hours, out, reused)
+    if len(table):
+        cols = ["network", "direction", "customers", "flexible", "periods", "infeasible",
+                "nonconvergent", "mean_oe_kw", "min_customer_oe_kw", "energy_kwh_total",
+                "n_powerflows", "all_verified", "most_binding", "source"]
+        with pd.option_context("display.width", 220, "display.max_columns", 30):
+            click.echo(table[[c for c in cols if c in table]].round(3).to_string(index=False))
+    wrote = (f"; wrote {Path(out) / 'networks.parquet'}, " + ", ".join(str(p) for p in written)
+             if len(env) else "; nothing to write")
+    click.echo(f"{env['network'].nunique()} network(s) solved ({len(reused)} reused, "
+               f"{env['network'].nunique() - len(reused)} computed), {len(failed)} failed{wrote}")
     for name, msg in failed.items():
         click.echo(f"  failed {name}: {msg}", err=True)
     if failed or (len(env) and env.status.eq("nonconvergent").any()):

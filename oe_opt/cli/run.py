@@ -61,21 +61,21 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
 
 
 def write_day_outputs(st: Study, result, out: Path) -> None:
-    """Write envelopes.csv, envelopes.png and voltages.png and print the summary."""
-    from oe_opt.analysis.summary import summarise
-    from oe_opt.io.figures import plot_envelopes, plot_voltages
+    """Write the day's tables, summary and figures (:mod:`oe_opt.io.outputs`) and print the summary."""
+    import pandas as pd
 
-    out.mkdir(parents=True, exist_ok=True)
+    from oe_opt.io.outputs import write_day_outputs as write
+
     env = result.envelopes
-    env.to_csv(out / "envelopes.csv", index=False)
+    written = write(st, env, result.voltages, result.period_hours, out)
+    summary = pd.read_csv(Path(out) / "summary.csv").drop(columns=["day", "date"], errors="ignore")
+    summary = summary.set_index("direction")
     method = env["method"].iat[0] if len(env) else ""
     day = int(env["day"].iat[0]) if len(env) else st.profiles.day
-    plot_envelopes(env, out / "envelopes.png", f"Operating envelopes — {st.name}, day {day} ({method})")
-    plot_voltages(result.voltages, st.limits.v_min_v, st.limits.v_max_v, out / "voltages.png",
-                  f"{st.name}, day {day} ({method})")
-    summary = summarise(env, result.period_hours)
-    click.echo(f"study {st.name}  day {day}  method {method}  flexible customers "
+    from oe_opt.inputs.calendar import day_label
+
+    click.echo(f"study {st.name}  {day_label(st.start_date, day)}  method {method}  flexible customers "
                f"{env['customer'].nunique()}")
-    with_pd_options = summary.round(3).to_string()
-    click.echo(with_pd_options)
-    click.echo(f"wrote {out / 'envelopes.csv'}, {out / 'envelopes.png'}, {out / 'voltages.png'}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        click.echo(summary.round(3).to_string())
+    click.echo("wrote " + ", ".join(str(p) for p in written))

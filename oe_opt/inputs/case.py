@@ -7,7 +7,8 @@ must look up by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,10 @@ class DayCase:
     pv_system_idx: np.ndarray | None = None
     #: their irradiance per period, shape (periods, len(pv_system_idx))
     pv_irradiance: np.ndarray | None = None
+    #: calendar date of day index 0 (``[study] start_date``; None: no absolute time)
+    start_date: datetime.date | None = None
+    #: IANA time zone of the time stamps (None: UTC)
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         if self.period_hours is None:
@@ -73,6 +78,15 @@ class DayCase:
     @property
     def n_periods(self) -> int:
         return len(self.times)
+
+    def period_starts(self) -> list[datetime.datetime] | None:
+        """Aware start time of each period (:mod:`oe_opt.inputs.calendar`); None without a start date."""
+        if self.start_date is None:
+            return None
+        from oe_opt.inputs.calendar import period_starts
+
+        return period_starts(self.start_date, self.day, self.n_periods, self.period_hours,
+                             self.timezone)
 
 
 def check_customers(study: Study, net: DssNetwork) -> tuple[list[str], list[str]]:
@@ -201,7 +215,7 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     """
     if study.profiles.source == "network":
         prof = data if isinstance(data, NetworkProfiles) else read_network_profiles(net)
-        return build_day_case_from_network(study, net, prof, day)
+        return _with_calendar(build_day_case_from_network(study, net, prof, day), study)
     day = study.profiles.day if day is None else day
     check_day(data.load_kw, data.pv, day, data.load_path, data.pv_path)
     flex, fixed = check_customers(study, net)
@@ -221,10 +235,10 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
         src = read_source_table(study.network.source_pu_table, n_periods, day)
     elif study.network.source_pu is not None:
         src = np.full(n_periods, study.network.source_pu)
-    return DayCase(day=day, times=period_labels(n_periods), flex_names=flex,
+    return _with_calendar(DayCase(day=day, times=period_labels(n_periods), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
-                   profile_index=assign, period_hours=data.period_hours)
+                   profile_index=assign, period_hours=data.period_hours), study)
 
 
 def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
@@ -279,6 +293,12 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
                    pv_irradiance=prof.irradiance(rows))
+
+
+def _with_calendar(case: DayCase, study: Study) -> DayCase:
+    """The case with the study's start date and time zone (absolute time stamps)."""
+    return replace(case, start_date=getattr(study, "start_date", None),
+                   timezone=getattr(study, "timezone", None))
 
 
 def open_network(study: Study) -> DssNetwork:

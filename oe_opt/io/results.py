@@ -37,3 +37,87 @@ def voltage_rows(net: DssNetwork, case: DayCase, t: int, direction: str,
         v = np.full(len(net.voltage_labels), np.nan)
     return pd.DataFrame({"day": case.day, "period": t, "time": case.times[t], "direction": direction,
                          "customer": net.voltage_labels, "voltage_v": v})
+
+
+def add_period_times(table: pd.DataFrame, start_date, timezone: str | None,
+                     period_hours: float) -> pd.DataFrame:
+    """`table` with ISO 8601 ``start`` and ``end`` columns after ``time`` (or first).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows with ``day`` and ``period`` columns.
+    start_date : date or None
+        ``[study] start_date``; None returns `table` unchanged.
+    timezone : str or None
+        IANA name (UTC if None).
+    period_hours : float
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``start``/``end`` (offset-aware ISO 8601, see
+        :mod:`oe_opt.inputs.calendar`).
+    """
+    if start_date is None or not len(table) or "period" not in table or "day" not in table:
+        return table
+    from oe_opt.inputs.calendar import period_bounds
+
+    starts, ends = period_bounds(start_date, table["day"].to_numpy(), table["period"].to_numpy(),
+                                 period_hours, timezone)
+    out = table.drop(columns=[c for c in ("start", "end") if c in table]).copy()
+    at = list(out.columns).index("time") + 1 if "time" in out else 0
+    out.insert(at, "start", starts)
+    out.insert(at + 1, "end", ends)
+    return out
+
+
+RUN_INFO = "run.json"
+
+
+def write_run_info(folder, study, method: str, period_hours: float, days: list[int],
+                   kind: str = "day") -> None:
+    """``run.json``: what a results folder holds (the study settings, method, days, calendar).
+
+    Read back by ``oe-opt report`` and ``oe-opt publish`` (:func:`read_run_info`).
+    """
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    def plain(x):
+        if isinstance(x, dict):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if isinstance(x, (str, int, float, bool)) or x is None:
+            return x
+        return str(x)
+
+    info = {"kind": kind, "study": study.name, "study_file": str(study.path), "method": method,
+            "period_hours": float(period_hours), "days": [int(d) for d in days],
+            "start_date": study.start_date.isoformat() if getattr(study, "start_date", None)
+            else None,
+            "timezone": getattr(study, "timezone", None),
+            "flexible": list(study.customers.flexible),
+            "settings": {k: plain(asdict(getattr(study, k)))
+                         for k in ("network", "profiles", "limits", "envelope")}}
+    (Path(folder) / RUN_INFO).write_text(json.dumps(info, indent=1), encoding="utf-8")
+
+
+def read_run_info(folder) -> dict:
+    """The ``run.json`` of a results folder (:func:`write_run_info`); OEError if missing/bad."""
+    import json
+    from pathlib import Path
+
+    from oe_opt.errors import OEError
+
+    path = Path(folder) / RUN_INFO
+    if not Path(folder).is_dir():
+        raise OEError(f"{folder}: results folder not found")
+    if not path.is_file():
+        raise OEError(f"{path}: not found (not an oe-opt results folder; run `oe-opt run` first)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OEError(f"{path}: unreadable ({exc})") from None

@@ -274,9 +274,12 @@ def run_days_cli(study: Study, days: str | None, workers: int | None, scheduler:
         click.echo(f"\ninterrupted: finished days are saved in {Path(out_dir) / 'days'}; "
                    f"rerun the same command to resume", err=True)
         raise SystemExit(130)
+    from oe_opt.io.outputs import write_days_outputs
+
+    written = write_days_outputs(study, env, stats.period_hours, Path(out_dir))
     click.echo(format_summary(study, env, stats, workers, scheduler))
-    click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new) and "
-               f"{Path(out_dir) / 'envelopes.parquet'}")
+    click.echo(f"wrote {Path(out_dir) / 'days'}/day_*.parquet ({len(stats.computed)} new), "
+               f"{Path(out_dir) / 'envelopes.parquet'}, " + ", ".join(str(p) for p in written))
     from oe_opt.cli.common import exit_on_failures
 
     exit_on_failures(env)
@@ -288,8 +291,11 @@ def format_summary(study: Study, env: pd.DataFrame, stats: BatchStats, workers: 
     method = env["method"].iat[0] if len(env) else study.envelope.method
     where = (f"scheduler {scheduler}" if scheduler else
              f"{workers} workers" if workers else "serial")
-    lines = [f"study {study.name}  method {method}  days {stats.requested}  flexible customers "
-             f"{env['customer'].nunique()}  ({where})",
+    from oe_opt.io.outputs import days_title
+
+    span = days_title(study, sorted(int(d) for d in env["day"].unique())) if len(env) else ""
+    lines = [f"study {study.name}  method {method}  days {stats.requested} ({span})  flexible "
+             f"customers {env['customer'].nunique()}  ({where})",
              f"computed {len(stats.computed)} days, reused {len(stats.reused)} in "
              f"{stats.seconds:.1f} s"]
     if stats.recomputed:

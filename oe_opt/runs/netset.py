@@ -29,7 +29,7 @@ from oe_opt.runs.outdir import claim
 from oe_opt.runs.storage import network_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.study import CustomerSpec, Study
 
-NETWORK_COLUMNS = ["network"] + ENVELOPE_COLUMNS + ["network_seconds", "n_customers"]
+NETWORK_COLUMNS = ["network"] + ENVELOPE_COLUMNS + ["network_seconds", "n_customers", "period_hours"]
 
 
 def select_flexible(load_names: Sequence[str], flexible: str | float = "all") -> list[str]:
@@ -87,10 +87,12 @@ def compute_network(template: Study, master: str, name: str, day: int, method: s
     net = DssNetwork(master, voltage_bases_kv=template.network.voltage_bases_kv)
     study = network_study(template, master, net.load_names, flexible, name)
     session = network_session(study, net, method, day)
-    env = run_day(study, method=method, day=day, session=session, voltages=False).envelopes
+    res = run_day(study, method=method, day=day, session=session, voltages=False)
+    env = res.envelopes
     env.insert(0, "network", name)
     env["network_seconds"] = time.perf_counter() - t0
     env["n_customers"] = len(net.load_names)
+    env["period_hours"] = res.period_hours  # the day case's period length
     return env
 
 
@@ -241,4 +243,6 @@ def _run_networks_claimed(template, masters, names, out_dir, day, method, flexib
                                      inputs=all_inputs), all_inputs)
     out.attrs["failed"] = failed
     out.attrs["recomputed"] = recomputed
+    #: networks whose stored results were reused (the others were computed now)
+    out.attrs["reused"] = [n for n in names if n in frames and n not in {t[0] for t in todo}]
     return out

@@ -40,5 +40,25 @@ def test_network_run_applies_a_study_template_to_every_network_found(tmp_path):
     assert sorted(env.network.unique()) == ["n30", "n45"]
     assert env.groupby("network").customer.nunique().to_dict() == {"n30": 6, "n45": 9}
     assert env.verified.all() and (env.oe_kw.dropna() >= 0).all()
+    table = pd.read_csv(out / "networks.csv")
+    assert list(zip(table.network, table.direction)) == [("n30", "export"), ("n30", "import"),
+                                                         ("n45", "export"), ("n45", "import")]
+    assert list(table.customers) == [30, 30, 45, 45] and list(table.flexible) == [6, 6, 9, 9]
+    assert {"infeasible", "nonconvergent", "min_customer_oe_kw", "energy_kwh_total",
+            "n_powerflows", "all_verified", "most_binding"} <= set(table.columns)
+    assert (table.source == "computed").all() and "2 computed" in r.output
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(out / "networks.png")[..., :3].std() > 0.05 and "most_binding" in r.output
+    r = runner.invoke(main, ["network", "run", str(TUTORIAL), str(tmp_path / "nets"), "--flexible", "0.2",
+                             "--method", "step", "--out", str(out)])
+    assert (pd.read_csv(out / "networks.csv").source == "reused").all() and "2 reused" in r.output
     r = runner.invoke(main, ["network", "run", str(TUTORIAL), str(tmp_path / "none")])
     assert r.exit_code == 2 and "network not found" in r.output
+
+
+def test_a_synthetic_feeder_too_small_fails_with_one_error_line(tmp_path):
+    r = CliRunner().invoke(main, ["network", "synthetic", "20", "--out", str(tmp_path / "n")])
+    assert r.exit_code == 2 and r.output.strip().startswith("error: ")
+    assert "n_customers must be 30" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "n").exists()

@@ -46,7 +46,7 @@ def test_failed_networks_are_listed_the_good_ones_kept_and_the_exit_status_says_
     r = CliRunner().invoke(main, ["network", "run", str(TUTORIAL), str(feeder), str(bad),
                                   "--method", "step", "--flexible", "0.2", "--out", str(out)])
     assert r.exit_code == 3, r.output
-    assert "1 network(s) solved, 1 failed" in r.output
+    assert "1 network(s) solved (0 reused, 1 computed), 1 failed" in r.output
     assert "failed bad:" in r.output and "no loads" in r.output
     env = pd.read_parquet(out / "networks.parquet")
     assert env.network.unique().tolist() == ["good"] and env.verified.all()
@@ -55,5 +55,5 @@ def test_failed_networks_are_listed_the_good_ones_kept_and_the_exit_status_says_
     r = CliRunner().invoke(main, ["network", "run", str(TUTORIAL), str(bad), "--method", "step",
                                   "--out", str(out2)])
     assert r.exit_code == 3, r.output
-    assert "0 network(s) solved, 1 failed" in r.output
+    assert "0 network(s) solved (0 reused, 0 computed), 1 failed; nothing to write" in r.output
     assert not (out2 / "networks.parquet").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,9 +26,16 @@ def test_run_writes_csv_and_figures_and_prints_a_summary(tmp_path, write_study):
     assert len(env) == 48 * 2 * 13
     assert set(env.direction) == {"export", "import"} and (env.method == "step").all()
     assert env.day.eq(220).all()
-    for fig in ("envelopes.png", "voltages.png"):
-        assert (out / fig).stat().st_size > 10_000
+    for fig in ("envelopes.png", "voltages.png", "loading.png"):
+        img = mpimg.imread(out / fig)
+        assert img.shape[0] > 300 and img.shape[1] > 800 and img[..., :3].std() > 0.05
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.direction) == ["export", "import"]
+    per_customer = summary.energy_kwh_per_customer
+    assert np.allclose(summary.energy_kwh_total, 13 * per_customer)
+    assert (summary.min_customer_oe_kw == summary.min_oe_kw).all()  # one shared envelope
     assert "export" in r.output and "import" in r.output and "n_powerflows" in r.output
+    assert "energy_kwh_total" in r.output
 
 
 def test_day_option_changes_the_day(tmp_path, write_study):
@@ -106,3 +114,20 @@ def test_allocation_option_runs_the_per_customer_lp(tmp_path, write_study):
                                   "maxmin", "--out", str(tmp_path / "o2")])
     assert r.exit_code == 2 and "--allocation maxmin applies to --method alloc" in r.output
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_start_date_gives_every_table_iso_start_and_end(tmp_path, write_study):
+    out = tmp_path / "out"
+    study = write_study({"study": {"start_date": "2024-01-01", "timezone": "Australia/Melbourne"},
+                         "profiles": {"day": 97}})  # 2024-04-07: daylight saving ends
+    r = run(["run", str(study), "--method", "step", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    env = pd.read_csv(out / "envelopes.csv")
+    assert list(env.columns[:5]) == ["day", "period", "time", "start", "end"]
+    first = env[env.period == 0].start.unique()
+    assert list(first) == ["2024-04-07T00:00:00+11:00"]
+    last = env[env.period == 47].end.unique()
+    assert list(last) == ["2024-04-07T23:00:00+10:00"]  # 24 elapsed hours, clock turned back 1 h
+    assert "start" in pd.read_csv(out / "voltages.csv").columns
+    assert "2024-04-07 (day 97)" in r.output
+    assert pd.read_csv(out / "summary.csv").date.eq("2024-04-07").all()

@@ -82,7 +82,7 @@ def test_run_day_uses_the_loadshape_period_length(model):
     summary = summarise(env, res.period_hours)
     for direction, g in env.groupby("direction"):
         per = g.groupby("period").oe_kw.mean()
-        assert summary.loc[direction, "energy_kwh"] == pytest.approx(per.sum() * 5 / 60)
+        assert summary.loc[direction, "energy_kwh_per_customer"] == pytest.approx(per.sum() * 5 / 60)
     assert env.verified.all()
 
 

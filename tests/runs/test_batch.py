@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -225,6 +227,16 @@ def test_cli_runs_many_days_and_resumes(tmp_path):
     assert "computed 2 days, reused 0" in r.output and "export" in r.output
     env = pd.read_parquet(out / "envelopes.parquet")
     assert set(env.day) == {220, 221} and len(env) == 2 * ROWS_PER_DAY
+    csv = pd.read_csv(out / "envelopes.csv")
+    assert len(csv) == len(env) and np.allclose(csv.oe_kw, env.oe_kw, equal_nan=True)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(zip(summary.day, summary.direction)) == [(220, "export"), (220, "import"),
+                                                         (221, "export"), (221, "import")]
+    day0 = env[(env.day == 220) & (env.direction == "export")]
+    assert summary.energy_kwh_total.iat[0] == pytest.approx(day0.oe_kw.sum() * 0.5)
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(out / "days.png")[..., :3].std() > 0.05
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert "computed 0 days, reused 2" in r.output
 

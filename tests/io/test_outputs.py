@@ -1,0 +1,25 @@
+"""What a run writes: network-set tables carry the date with a start date."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from oe_opt.io.outputs import write_network_outputs
+from oe_opt.io.results import ENVELOPE_COLUMNS, read_run_info
+from oe_opt.study import load_study
+
+
+def test_network_outputs_have_the_date_the_chart_and_run_info(tmp_path, write_study):
+    st = load_study(write_study({"study": {"start_date": "2024-01-01"}}))
+    rows = [["n1", 220, t, f"{t:02d}:00", d, "c1", 2.0 + t, "step", "cap", 240, 250, 10, 10, 2,
+             True, "ok", 0, 0, 0.01, 1.0, 7] for t in range(3) for d in ("export", "import")]
+    env = pd.DataFrame(rows, columns=["network"] + ENVELOPE_COLUMNS + ["network_seconds",
+                                                                      "n_customers"])
+    table, written = write_network_outputs(st, env, 0.5, tmp_path)
+    csv = pd.read_csv(tmp_path / "networks.csv")
+    assert list(csv.columns[:3]) == ["network", "direction", "date"]
+    assert (csv.date == "2024-08-08").all() and (csv.customers == 7).all()
+    assert np.allclose(csv.energy_kwh_total, (2 + 3 + 4) * 0.5)
+    assert [p.name for p in written] == ["networks.csv", "networks.png"]
+    assert read_run_info(tmp_path)["kind"] == "networks"
