@@ -67,6 +67,19 @@ class LimitSpec:
     v_max_v: float = 253.0
     line_max_pct: float = 100.0
     transformer_max_pct: float = 100.0
+    #: voltage unbalance factor limit (%) at every three-phase bus; None = not checked
+    vuf_max_pct: float | None = None
+    #: MV bus voltage limits (pu of the bus's kV base); None = not checked
+    mv_v_min_pu: float | None = None
+    mv_v_max_pu: float | None = None
+
+    @property
+    def checks_vuf(self) -> bool:
+        return self.vuf_max_pct is not None
+
+    @property
+    def checks_mv_voltage(self) -> bool:
+        return self.mv_v_min_pu is not None or self.mv_v_max_pu is not None
 
 
 @dataclass(frozen=True)
@@ -328,13 +341,28 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(f"{ct.where('fixed_pf')} must be in (0, 1], got {fixed_pf}")
 
     lt = _table(path, raw, "limits")
-    lt.unknown_keys({"v_min_v", "v_max_v", "line_max_pct", "transformer_max_pct"})
+    lt.unknown_keys({"v_min_v", "v_max_v", "line_max_pct", "transformer_max_pct", "vuf_max_pct",
+                     "mv_v_min_pu", "mv_v_max_pu"})
     limits = LimitSpec(
         v_min_v=lt.number("v_min_v", required=True, positive=True),
         v_max_v=lt.number("v_max_v", required=True, positive=True),
         line_max_pct=lt.number("line_max_pct", default=100.0, positive=True),
         transformer_max_pct=lt.number("transformer_max_pct", default=100.0, positive=True),
+        vuf_max_pct=lt.number("vuf_max_pct", positive=True),
+        mv_v_min_pu=lt.number("mv_v_min_pu", positive=True),
+        mv_v_max_pu=lt.number("mv_v_max_pu", positive=True),
     )
+    if limits.vuf_max_pct is not None and limits.vuf_max_pct > 100.0:
+        raise StudyError(f"{lt.where('vuf_max_pct')} = {limits.vuf_max_pct} is not a plausible "
+                         f"unbalance limit (percent, e.g. 2.0)")
+    for key in ("mv_v_min_pu", "mv_v_max_pu"):
+        v = getattr(limits, key)
+        if v is not None and not 0.5 <= v <= 1.5:
+            raise StudyError(f"{lt.where(key)} = {v} is not a plausible per-unit voltage (0.5–1.5)")
+    if (limits.mv_v_min_pu is not None and limits.mv_v_max_pu is not None
+            and limits.mv_v_min_pu >= limits.mv_v_max_pu):
+        raise StudyError(f"{path}: [limits] mv_v_min_pu ({limits.mv_v_min_pu}) must be below "
+                         f"mv_v_max_pu ({limits.mv_v_max_pu})")
     if limits.v_min_v >= limits.v_max_v:
         raise StudyError(f"{path}: [limits] v_min_v ({limits.v_min_v}) must be below "
                          f"v_max_v ({limits.v_max_v})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from oe_opt.inputs.case import DayCase
-from oe_opt.errors import PowerFlowError
+from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, evaluate_limits
 from oe_opt.network.opendss import DssNetwork, NetworkState
 from oe_opt.study import LimitSpec
@@ -29,6 +29,28 @@ def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
     raise ValueError(f"direction must be 'export' or 'import', got {direction!r}")
 
 
+def check_optional_limits(net: DssNetwork, limits: LimitSpec) -> None:
+    """Refuse optional limits the network cannot have: MV voltage limits on a network without
+    MV buses (or without kV bases), an unbalance limit without three-phase buses.
+
+    Raises
+    ------
+    NetworkError
+        Naming the network and the ``[limits]`` field.
+    """
+    if limits.checks_mv_voltage:
+        key = "mv_v_max_pu" if limits.mv_v_max_pu is not None else "mv_v_min_pu"
+        if not net.has_voltage_bases():
+            raise NetworkError(f"{net.master}: [limits] {key} needs kV bases to tell MV buses "
+                               f"(Set VoltageBases in the network or [network] voltage_bases_kv)")
+        if not net.mv_node_names:
+            raise NetworkError(f"{net.master}: [limits] {key} is set but the network has no MV "
+                               f"bus (line-to-line kV base above 1 kV)")
+    if limits.checks_vuf and not net.three_phase_buses:
+        raise NetworkError(f"{net.master}: [limits] vuf_max_pct is set but the network has no "
+                           f"three-phase bus")
+
+
 class PowerFlowEvaluator:
     """Check flexible-customer injections against the limits with full power flows.
 
@@ -45,6 +67,14 @@ class PowerFlowEvaluator:
         self.period: int | None = None
         self.n_powerflows = 0
         self.last_state: NetworkState | None = None
+        #: read the MV node voltages / bus unbalance with every power flow (optional limits on)
+        self.read_mv = limits.checks_mv_voltage
+        self.read_vuf = limits.checks_vuf
+        check_optional_limits(net, limits)
+        self._names = dict(mv_node_names=net.mv_node_names if self.read_mv else [],
+                           vuf_buses=net.three_phase_buses if self.read_vuf else [],
+                           mv_elements={"line": net.mv_line_names,
+                                        "transformer": net.mv_transformer_names})
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
@@ -76,7 +106,7 @@ class PowerFlowEvaluator:
         self.apply(p_flex_kw)
         self.n_powerflows += 1
         self.net.solve()
-        self.last_state = self.net.read_state()
+        self.last_state = self.net.read_state(mv=self.read_mv, vuf=self.read_vuf)
         return self.last_state
 
     def check(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
@@ -97,7 +127,7 @@ class PowerFlowEvaluator:
             self.last_state = None
             return NOT_CONVERGED
         return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
-                               self.net.transformer_names)
+                               self.net.transformer_names, **self._names)
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""
