@@ -45,6 +45,11 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"envelope": {"import_max_kw": "fourteen"}}, r"\[envelope\] import_max_kw must be a number"),
     ({"profiles": {"assignment": "random"}}, r"\[profiles\] assignment must be one of"),
     ({"envelope": {"colour": "red"}}, r"\[envelope\] unknown key\(s\) colour"),
+    ({"limits": {"vuf_max_pct": 0.0}}, r"\[limits\] vuf_max_pct must be > 0"),
+    ({"limits": {"vuf_max_pct": 150.0}}, r"\[limits\] vuf_max_pct = 150.0 is not a plausible"),
+    ({"limits": {"mv_v_max_pu": 11.0}}, r"\[limits\] mv_v_max_pu = 11.0 is not a plausible"),
+    ({"limits": {"mv_v_min_pu": 1.05, "mv_v_max_pu": 1.0}}, r"mv_v_min_pu \(1.05\) must be below"),
+    ({"limits": {"mv_v_min_pu": "low"}}, r"\[limits\] mv_v_min_pu must be a number"),
 ])
 def test_bad_study_fields_are_named(write_study, changes, message):
     with pytest.raises(StudyError, match=message):

@@ -19,6 +19,7 @@ import numpy as np
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import SearchResult
 from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW, Linearise, verify_and_tighten
@@ -79,7 +80,10 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
             sensitivity = "fd"
     else:
         sens = sensitivity_model(net, case.flex_idx, analytic=sensitivity == "analytic")
-    rows = limit_rows(sens.layout, problem.limits)
+    # the optional MV-voltage / unbalance limits: rows on quantities appended to the layout
+    extra = ExtraQuantities(net, problem.limits)
+    rows = limit_rows(extra.layout(sens.layout), problem.limits,
+                      {"line": net.mv_line_names, "transformer": net.mv_transformer_names})
     if per_customer:
         e = np.eye(n_flex)
     else:
@@ -89,7 +93,7 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     nvar = e.shape[1]
     lp = _shared(net, ("lp", nvar, rows.n, backend),
                  lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
-    lin = Linearise(sens, e, sensitivity)
+    lin = ExtraLinearise(sens, e, sensitivity, extra) if extra.n else Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
         if not per_customer:
