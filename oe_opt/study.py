@@ -28,6 +28,8 @@ class NetworkSpec:
 
     master: Path
     source_pu: float | None = None
+    #: ``[network] source_table`` (or its older name ``source_pu_table``): one pu value per
+    #: period, or magnitude and angle per Vsource per period (:mod:`oe_opt.inputs.case`)
     source_pu_table: Path | None = None
     voltage_bases_kv: tuple[float, ...] | None = None
 
@@ -289,7 +291,11 @@ def load_study(path: str | Path) -> Study:
     name = st.string("name", default=path.stem)
 
     nt = _table(path, raw, "network")
-    nt.unknown_keys({"master", "source_pu", "source_pu_table", "voltage_bases_kv"})
+    nt.unknown_keys({"master", "source_pu", "source_pu_table", "source_table", "voltage_bases_kv"})
+    if "source_pu_table" in nt.data and "source_table" in nt.data:
+        raise StudyError(f"{path}: [network] give source_table or source_pu_table (the same "
+                         f"setting), not both")
+    table_key = "source_table" if "source_table" in nt.data else "source_pu_table"
     bases = nt.data.get("voltage_bases_kv")
     if bases is not None and (not isinstance(bases, list) or not bases or not all(
             isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in bases)):
@@ -297,7 +303,7 @@ def load_study(path: str | Path) -> Study:
     network = NetworkSpec(
         master=nt.path_("master", required=True),
         source_pu=nt.number("source_pu", positive=True),
-        source_pu_table=nt.path_("source_pu_table"),
+        source_pu_table=nt.path_(table_key),
         voltage_bases_kv=tuple(float(b) for b in bases) if bases else None,
     )
     if network.source_pu is not None and not 0.5 <= network.source_pu <= 1.5:

@@ -260,7 +260,7 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
     ProfileError
         If `day` is outside the loadshapes.
     """
-    from oe_opt.inputs.case import DayCase, check_customers, read_source_table
+    from oe_opt.inputs.case import DayCase, check_customers, source_inputs
 
     day = study.profiles.day if day is None else int(day)
     if study.customers.fixed_der:
@@ -276,14 +276,10 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
     rows = slice(day * n, (day + 1) * n)
     fixed_idx = net.load_index(fixed)
     p, q = prof.load_power(rows, fixed_idx)
-    src = None
-    if study.network.source_pu_table is not None:
-        src = read_source_table(study.network.source_pu_table, n, day)
-    elif study.network.source_pu is not None:
-        src = np.full(n, study.network.source_pu)
+    src, sources = source_inputs(study, net, n, day)
     return DayCase(day=day, times=period_labels(n, prof.period_hours), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
-                   pv_irradiance=prof.irradiance(rows))
+                   pv_irradiance=prof.irradiance(rows), sources=sources)
 

@@ -78,13 +78,16 @@ class PowerFlowEvaluator:
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
-        systems) and source voltage; reset the counter."""
+        systems) and source voltages (one value, or magnitude and angle per Vsource);
+        reset the counter."""
         c = self.case
         self.net.set_loads(c.fixed_idx, c.p_fixed_kw[t], c.q_fixed_kvar[t])
         if len(self.net.pv_customers):
             self.net.set_pv_output(c.pv_fraction[t])
         if c.source_pu is not None:
             self.net.set_source_pu(c.source_pu[t])
+        if getattr(c, "sources", None) is not None:
+            self.net.set_sources(c.sources.idx, c.sources.pu[t], c.sources.angle_deg[t])
         if getattr(c, "pv_irradiance", None) is not None and c.pv_irradiance.shape[1]:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
         self.period = t

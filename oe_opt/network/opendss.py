@@ -366,6 +366,32 @@ class DssNetwork:
             raise NetworkError(f"{self.master}: no Vsource to set")
         vs.pu = float(pu)
 
+    @cached_property
+    def vsource_names(self) -> list[str]:
+        """Every voltage source (Vsource) of the circuit, lowercase, in ``Vsources.AllNames`` order."""
+        vs = self.circuit.Vsources
+        return [n.lower() for n in vs.AllNames] if vs.Count else []
+
+    def vsource_base_kv(self) -> np.ndarray:
+        """Each Vsource's ``basekv`` (kV: line-to-line for a three-phase source, across its
+        terminals for a single-phase one), in :attr:`vsource_names` order."""
+        vs, out = self.circuit.Vsources, []
+        for i in range(len(self.vsource_names)):
+            vs.idx = i + 1
+            out.append(float(vs.BasekV))
+        return np.array(out)
+
+    def set_sources(self, idx: np.ndarray, pu: np.ndarray, angle_deg: np.ndarray) -> None:
+        """Set the magnitude (pu of its ``basekv``) and angle (degrees) of the Vsources at
+        0-based positions `idx` of :attr:`vsource_names`."""
+        self._check_current()
+        vs = self.circuit.Vsources
+        for i, m, a in zip(np.asarray(idx, dtype=int), np.asarray(pu, dtype=float),
+                           np.asarray(angle_deg, dtype=float)):
+            vs.idx = int(i) + 1
+            vs.pu = float(m)
+            vs.AngleDeg = float(a)
+
     # ------------------------------------------------------------ power flow
     def solve(self) -> None:
         """Run one snapshot power flow.
