@@ -47,6 +47,34 @@ class ProfileSpec:
 
 
 @dataclass(frozen=True)
+class FlexibleQ:
+    """Reactive power of the flexible customers (``[customers] flexible_q``).
+
+    Attributes
+    ----------
+    mode : str
+        ``zero`` (Q = 0, the tutorial) or ``pf`` (fixed power factor).
+    pf : float
+        Power factor of the ``pf`` mode (0 < pf <= 1).
+    absorb : bool
+        ``pf`` mode: the customer absorbs (consumes) reactive power in both
+        directions (``mode = "absorb"``, lowering its voltage), else injects it
+        (``mode = "inject"``): ``Q = ±|P| tan(acos(pf))``.
+    """
+
+    mode: str = "zero"
+    pf: float = 1.0
+    absorb: bool = True
+
+    def q_per_kw(self) -> float:
+        """kvar per kW of |P| (load sign: positive = absorbed)."""
+        if self.mode == "zero":
+            return 0.0
+        t = math.tan(math.acos(self.pf))
+        return t if self.absorb else -t
+
+
+@dataclass(frozen=True)
 class CustomerSpec:
     """Customer classes: flexible, fixed with DER, fixed without DER."""
 
@@ -59,6 +87,7 @@ class CustomerSpec:
     import_max_kw: dict[str, float] = field(default_factory=dict)
     export_weight: dict[str, float] = field(default_factory=dict)
     import_weight: dict[str, float] = field(default_factory=dict)
+    flexible_q: FlexibleQ = FlexibleQ()
 
 
 @dataclass(frozen=True)
@@ -242,6 +271,34 @@ def _checked(where: str, value: Any, positive: bool) -> float:
     return float(value)
 
 
+FLEXIBLE_Q_MODES = ("absorb", "inject")
+
+
+def _flexible_q(ct: _Table) -> FlexibleQ:
+    """``[customers] flexible_q``: ``"zero"`` or ``{ pf = 0.95, mode = "absorb" | "inject" }``."""
+    value = ct.data.get("flexible_q", "zero")
+    where = ct.where("flexible_q")
+    if value == "zero":
+        return FlexibleQ()
+    if isinstance(value, str):
+        hint = (" (volt-var / volt-watt responses are not available yet)"
+                if value.lower().startswith("as4777") else "")
+        raise StudyError(f"{where} must be \"zero\" or a table {{ pf = 0.95, mode = \"absorb\" }}, "
+                         f"got {value!r}{hint}")
+    if not isinstance(value, dict):
+        raise StudyError(f"{where} must be \"zero\" or a table {{ pf = 0.95, mode = \"absorb\" }}")
+    extra = sorted(set(value) - {"pf", "mode"})
+    if extra:
+        raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed: mode, pf")
+    pf = value.get("pf")
+    if isinstance(pf, bool) or not isinstance(pf, (int, float)) or not 0 < pf <= 1:
+        raise StudyError(f"{where}.pf must be a power factor in (0, 1], got {pf!r}")
+    mode = value.get("mode", "absorb")
+    if mode not in FLEXIBLE_Q_MODES:
+        raise StudyError(f"{where}.mode must be one of {', '.join(FLEXIBLE_Q_MODES)}, got {mode!r}")
+    return FlexibleQ("pf", float(pf), mode == "absorb")
+
+
 def _table(path: Path, raw: dict[str, Any], name: str, required: bool = True) -> _Table:
     data = raw.get(name)
     if data is None:
@@ -329,7 +386,8 @@ def load_study(path: str | Path) -> Study:
 
     ct = _table(path, raw, "customers")
     ct.unknown_keys({"flexible", "fixed_der", "fixed", "der_kw", "fixed_pf", "export_max_kw",
-                     "import_max_kw", "export_weight", "import_weight"})
+                     "import_max_kw", "export_weight", "import_weight", "flexible_q"})
+    flexible_q = _flexible_q(ct)
     flexible = ct.names("flexible", required=True)
     if not flexible:
         raise StudyError(f"{ct.where('flexible')} must name at least one customer")
@@ -409,6 +467,7 @@ def load_study(path: str | Path) -> Study:
                                       positive=False),
         export_weight={},
         import_weight={},
+        flexible_q=flexible_q,
     )
     # proportional-allocation weights default to the per-customer caps
     # (DER size for exports, import limit for imports)

@@ -45,6 +45,12 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"envelope": {"import_max_kw": "fourteen"}}, r"\[envelope\] import_max_kw must be a number"),
     ({"profiles": {"assignment": "random"}}, r"\[profiles\] assignment must be one of"),
     ({"envelope": {"colour": "red"}}, r"\[envelope\] unknown key\(s\) colour"),
+    ({"customers": {"flexible_q": {"pf": 1.5}}}, r"\[customers\] flexible_q.pf must be a power "
+                                                r"factor in \(0, 1\], got 1.5"),
+    ({"customers": {"flexible_q": {"pf": 0.9, "mode": "sideways"}}},
+     r"flexible_q.mode must be one of absorb, inject, got 'sideways'"),
+    ({"customers": {"flexible_q": "as4777_a"}}, r"volt-var / volt-watt responses are not available"),
+    ({"customers": {"flexible_q": {"pf": 0.9, "kva": 5}}}, r"flexible_q has unknown key\(s\) kva"),
     ({"limits": {"vuf_max_pct": 0.0}}, r"\[limits\] vuf_max_pct must be > 0"),
     ({"limits": {"vuf_max_pct": 150.0}}, r"\[limits\] vuf_max_pct = 150.0 is not a plausible"),
     ({"limits": {"mv_v_max_pu": 11.0}}, r"\[limits\] mv_v_max_pu = 11.0 is not a plausible"),

@@ -69,6 +69,13 @@ class DayCase:
     pv_irradiance: np.ndarray | None = None
     #: per-source magnitudes and angles per period (the per-source form of the source table)
     sources: "SourceSchedule | None" = None
+    #: flexible customers' reactive power per kW of |P| (kvar/kW, load sign: positive =
+    #: absorbed), from ``[customers] flexible_q`` (0: Q = 0)
+    flex_q_per_kw: float = 0.0
+
+    def flex_q_kvar(self, p_flex_kw: np.ndarray) -> np.ndarray:
+        """The flexible customers' reactive power (kvar, load sign) at active power `p_flex_kw`."""
+        return self.flex_q_per_kw * np.abs(np.asarray(p_flex_kw, dtype=float))
 
     def __post_init__(self) -> None:
         if self.period_hours is None:
@@ -363,7 +370,8 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     return DayCase(day=day, times=period_labels(n_periods), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
-                   profile_index=assign, period_hours=data.period_hours, sources=sources)
+                   profile_index=assign, period_hours=data.period_hours, sources=sources,
+                   flex_q_per_kw=study.customers.flexible_q.q_per_kw())
 
 
 def open_network(study: Study) -> DssNetwork:

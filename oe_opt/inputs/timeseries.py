@@ -281,5 +281,6 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
                    flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
-                   pv_irradiance=prof.irradiance(rows), sources=sources)
+                   pv_irradiance=prof.irradiance(rows), sources=sources,
+                   flex_q_per_kw=study.customers.flexible_q.q_per_kw())
 

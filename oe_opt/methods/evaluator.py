@@ -94,9 +94,10 @@ class PowerFlowEvaluator:
         self.n_powerflows = 0
 
     def apply(self, p_flex_kw: np.ndarray | float) -> None:
-        """Set the flexible customers' active power (kW, load sign), reactive power 0."""
+        """Set the flexible customers' active power (kW, load sign) and their reactive power
+        (``DayCase.flex_q_kvar``: 0, or a fixed power factor's)."""
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
-        self.net.set_loads(self.case.flex_idx, p, np.zeros(self.n_flex))
+        self.net.set_loads(self.case.flex_idx, p, self.case.flex_q_kvar(p))
 
     def solve(self, p_flex_kw: np.ndarray | float) -> NetworkState:
         """Apply `p_flex_kw`, run one power flow and return the state.

@@ -71,6 +71,10 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         :class:`EnvelopeLP` backend.
     """
     n_flex = len(case.flex_idx)
+    if sensitivity == "auto" and getattr(case, "flex_q_per_kw", 0.0):
+        # the analytic model moves P only; with [customers] flexible_q the flexible customers'
+        # Q follows P, which the perturbation runs (full power flows) contain
+        sensitivity = "fd"
     if sensitivity == "auto":
         try:
             sens = sensitivity_model(net, case.flex_idx, analytic=True)
