@@ -65,10 +65,15 @@ class FlexibleQ:
     mode: str = "zero"
     pf: float = 1.0
     absorb: bool = True
+    #: ``volt_var`` mode: the curve as (V, % of rated VA) points, V increasing; + = reactive
+    #: power supplied (injected), - = absorbed
+    volt_var: tuple[tuple[float, float], ...] = ()
+    #: the curve's name (``as4777_a``, ``as4777_b``) or ``points``
+    curve: str = ""
 
     def q_per_kw(self) -> float:
-        """kvar per kW of |P| (load sign: positive = absorbed)."""
-        if self.mode == "zero":
+        """kvar per kW of |P| (load sign: positive = absorbed); 0 unless ``pf`` mode."""
+        if self.mode != "pf":
             return 0.0
         t = math.tan(math.acos(self.pf))
         return t if self.absorb else -t
@@ -88,6 +93,8 @@ class CustomerSpec:
     export_weight: dict[str, float] = field(default_factory=dict)
     import_weight: dict[str, float] = field(default_factory=dict)
     flexible_q: FlexibleQ = FlexibleQ()
+    #: flexible customers' inverter rating (kVA) for volt-var (default: the export cap)
+    flexible_kva: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -273,6 +280,31 @@ def _checked(where: str, value: Any, positive: bool) -> float:
 
 FLEXIBLE_Q_MODES = ("absorb", "inject")
 
+#: AS/NZS 4777.2:2020 volt-var response curves (V, % of rated VA; + supplied, - absorbed), as
+#: implemented in public OE code (the University of Melbourne OE notebooks) and given in
+#: issue 12; the standard's own tables (Australia A / B regions) list the same points
+VOLT_VAR_CURVES = {
+    "as4777_a": ((207.0, 44.0), (220.0, 0.0), (240.0, 0.0), (258.0, -60.0)),
+    "as4777_b": ((205.0, 30.0), (220.0, 0.0), (235.0, 0.0), (255.0, -40.0)),
+}
+
+
+def _curve_points(where: str, value) -> tuple[tuple[float, float], ...]:
+    ok = isinstance(value, list) and len(value) >= 2 and all(
+        isinstance(p, list) and len(p) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in p)
+        for p in value)
+    if not ok:
+        raise StudyError(f"{where} must be a list of at least two [volts, percent] points")
+    pts = tuple((float(v), float(q)) for v, q in value)
+    v = [p[0] for p in pts]
+    if any(b <= a for a, b in zip(v, v[1:])):
+        raise StudyError(f"{where}: the voltages must increase, got {v}")
+    if not all(50 <= x <= 1000 for x in v) or not all(-100 <= p[1] <= 100 for p in pts):
+        raise StudyError(f"{where}: points must be customer voltages in V (50-1000) and percent "
+                         f"of rated VA (-100..100)")
+    return pts
+
 
 def _flexible_q(ct: _Table) -> FlexibleQ:
     """``[customers] flexible_q``: ``"zero"`` or ``{ pf = 0.95, mode = "absorb" | "inject" }``."""
@@ -281,12 +313,20 @@ def _flexible_q(ct: _Table) -> FlexibleQ:
     if value == "zero":
         return FlexibleQ()
     if isinstance(value, str):
-        hint = (" (volt-var / volt-watt responses are not available yet)"
-                if value.lower().startswith("as4777") else "")
-        raise StudyError(f"{where} must be \"zero\" or a table {{ pf = 0.95, mode = \"absorb\" }}, "
-                         f"got {value!r}{hint}")
+        if value in VOLT_VAR_CURVES:
+            return FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES[value], curve=value)
+        raise StudyError(f"{where} must be \"zero\", {', '.join(map(repr, VOLT_VAR_CURVES))}, "
+                         f"{{ pf = 0.95, mode = \"absorb\" }} or {{ volt_var = [[V, %], ...] }}, "
+                         f"got {value!r}")
     if not isinstance(value, dict):
-        raise StudyError(f"{where} must be \"zero\" or a table {{ pf = 0.95, mode = \"absorb\" }}")
+        raise StudyError(f"{where} must be \"zero\", a curve name or a table")
+    if "volt_var" in value:
+        extra = sorted(set(value) - {"volt_var"})
+        if extra:
+            raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed with "
+                             f"volt_var: volt_var")
+        return FlexibleQ("volt_var", volt_var=_curve_points(f"{where}.volt_var", value["volt_var"]),
+                         curve="points")
     extra = sorted(set(value) - {"pf", "mode"})
     if extra:
         raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed: mode, pf")
@@ -386,7 +426,7 @@ def load_study(path: str | Path) -> Study:
 
     ct = _table(path, raw, "customers")
     ct.unknown_keys({"flexible", "fixed_der", "fixed", "der_kw", "fixed_pf", "export_max_kw",
-                     "import_max_kw", "export_weight", "import_weight", "flexible_q"})
+                     "import_max_kw", "export_weight", "import_weight", "flexible_q", "flexible_kva"})
     flexible_q = _flexible_q(ct)
     flexible = ct.names("flexible", required=True)
     if not flexible:
@@ -475,7 +515,9 @@ def load_study(path: str | Path) -> Study:
                         export_weight=ct.per_customer("export_weight", flexible, None) or
                         dict(customers.export_max_kw),
                         import_weight=ct.per_customer("import_weight", flexible, None) or
-                        dict(customers.import_max_kw))
+                        dict(customers.import_max_kw),
+                        flexible_kva=ct.per_customer("flexible_kva", flexible, None) or
+                        {n: max(v, 1e-9) for n, v in customers.export_max_kw.items()})
     for d in DIRECTIONS:
         caps = getattr(customers, f"{d}_max_kw")
         cap = getattr(envelope, f"{d}_max_kw")

@@ -72,10 +72,32 @@ class DayCase:
     #: flexible customers' reactive power per kW of |P| (kvar/kW, load sign: positive =
     #: absorbed), from ``[customers] flexible_q`` (0: Q = 0)
     flex_q_per_kw: float = 0.0
+    #: ``[customers] flexible_q`` mode: ``zero``, ``pf`` or ``volt_var``
+    flex_q_mode: str = "zero"
+    #: ``volt_var``: the curve, (V, % of rated VA) points (+ supplied, - absorbed)
+    flex_volt_var: tuple = ()
+    #: ``volt_var``: each flexible customer's inverter rating (kVA)
+    flex_kva: np.ndarray | None = None
 
     def flex_q_kvar(self, p_flex_kw: np.ndarray) -> np.ndarray:
-        """The flexible customers' reactive power (kvar, load sign) at active power `p_flex_kw`."""
+        """The flexible customers' reactive power (kvar, load sign) at active power `p_flex_kw`
+        for the fixed modes (``zero``, ``pf``; volt-var is solved by the evaluator)."""
         return self.flex_q_per_kw * np.abs(np.asarray(p_flex_kw, dtype=float))
+
+    def volt_var_kvar(self, v_flex_v: np.ndarray) -> np.ndarray:
+        """Volt-var reactive power (kvar, load sign: + absorbed) at the flexible customers'
+        voltages `v_flex_v` (V): the curve (held flat beyond its end points) times the rating."""
+        v_pts, pct = np.array(self.flex_volt_var, dtype=float).T
+        return -np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
+
+
+def flexible_q_fields(study: Study, flex: list[str]) -> dict:
+    """The DayCase fields of ``[customers] flexible_q`` / ``flexible_kva``."""
+    fq = study.customers.flexible_q
+    kva = study.customers.flexible_kva
+    return dict(flex_q_per_kw=fq.q_per_kw(), flex_q_mode=fq.mode, flex_volt_var=fq.volt_var,
+                flex_kva=np.array([kva.get(n, study.envelope.export_max_kw) for n in flex],
+                                  dtype=float))
 
     def __post_init__(self) -> None:
         if self.period_hours is None:
@@ -371,7 +393,7 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
                    profile_index=assign, period_hours=data.period_hours, sources=sources,
-                   flex_q_per_kw=study.customers.flexible_q.q_per_kw())
+                   **flexible_q_fields(study, flex))
 
 
 def open_network(study: Study) -> DssNetwork:

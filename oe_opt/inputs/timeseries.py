@@ -260,7 +260,7 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
     ProfileError
         If `day` is outside the loadshapes.
     """
-    from oe_opt.inputs.case import DayCase, check_customers, source_inputs
+    from oe_opt.inputs.case import DayCase, check_customers, flexible_q_fields, source_inputs
 
     day = study.profiles.day if day is None else int(day)
     if study.customers.fixed_der:
@@ -282,5 +282,5 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
                    pv_irradiance=prof.irradiance(rows), sources=sources,
-                   flex_q_per_kw=study.customers.flexible_q.q_per_kw())
+                   **flexible_q_fields(study, flex))
 

@@ -23,8 +23,9 @@ def envelope_rows(case: DayCase, t: int, direction: str, method: str, res: Searc
           seconds: float) -> list[list]:
     oe = np.broadcast_to(np.asarray(res.oe_kw, dtype=float), (len(case.flex_names),))
     # reactive power at the envelope (kvar, load sign: + absorbed), from [customers] flexible_q
-    q = getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe)
     c = res.check
+    q = (np.broadcast_to(c.flex_q_kvar, oe.shape) if getattr(c, "flex_q_kvar", None) is not None
+         else getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe))
     verified = res.verified
     return [[case.day, t, case.times[t], direction, name, float(o), method, res.binding,
              c.v_lowest_v, c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,

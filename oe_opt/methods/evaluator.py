@@ -7,6 +7,8 @@ counting them.  Every method (search or optimisation) verifies through it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from oe_opt.inputs.case import DayCase
@@ -27,6 +29,12 @@ def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
     if direction == "import":
         return oe
     raise ValueError(f"direction must be 'export' or 'import', got {direction!r}")
+
+
+#: volt-var iteration: stop when no flexible customer's Q changes by more than this (kvar)
+VOLT_VAR_TOL_KVAR = 1e-7
+#: most power flows of one volt-var iteration
+VOLT_VAR_MAX_ITER = 60
 
 
 def check_optional_limits(net: DssNetwork, limits: LimitSpec) -> None:
@@ -71,6 +79,18 @@ class PowerFlowEvaluator:
         self.read_mv = limits.checks_mv_voltage
         self.read_vuf = limits.checks_vuf
         check_optional_limits(net, limits)
+        self._volt_var = getattr(case, "flex_q_mode", "zero") == "volt_var"
+        self.last_q_kvar = np.zeros(self.n_flex)
+        if self._volt_var:
+            # each flexible customer's monitored nodes (its voltage: the mean over them)
+            pos = {}
+            for k, name in enumerate(net.voltage_labels):
+                pos.setdefault(name, []).append(k)
+            names = [net.load_names[i] for i in case.flex_idx]
+            rows = [pos[n] for n in names]
+            self._flex_v = np.zeros((self.n_flex, len(net.voltage_labels)))
+            for j, r in enumerate(rows):
+                self._flex_v[j, r] = 1.0 / len(r)
         self._names = dict(mv_node_names=net.mv_node_names if self.read_mv else [],
                            vuf_buses=net.three_phase_buses if self.read_vuf else [],
                            mv_elements={"line": net.mv_line_names,
@@ -107,11 +127,42 @@ class PowerFlowEvaluator:
         PowerFlowError
             If the power flow does not converge.
         """
-        self.apply(p_flex_kw)
-        self.n_powerflows += 1
-        self.net.solve()
+        if self._volt_var:
+            self._solve_volt_var(np.broadcast_to(np.asarray(p_flex_kw, dtype=float),
+                                                 (self.n_flex,)))
+        else:
+            self.apply(p_flex_kw)
+            self.last_q_kvar = self.case.flex_q_kvar(
+                np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,)))
+            self.n_powerflows += 1
+            self.net.solve()
         self.last_state = self.net.read_state(mv=self.read_mv, vuf=self.read_vuf)
         return self.last_state
+
+    def _solve_volt_var(self, p: np.ndarray) -> None:
+        """Power flows until the flexible customers' Q is on their volt-var curve at the
+        voltages it gives (a fixed-point iteration from the last Q; damped when it grows);
+        every power flow counts."""
+        q = self.last_q_kvar.copy()
+        alpha, last = 1.0, np.inf
+        for _ in range(VOLT_VAR_MAX_ITER):
+            self.net.set_loads(self.case.flex_idx, p, q)
+            self.n_powerflows += 1
+            self.net.solve()
+            v = self._flex_v @ self.net.node_vmag_v()[self.net.voltage_node_idx]
+            step = self.case.volt_var_kvar(v) - q
+            change = float(np.abs(step).max(initial=0.0))
+            if change <= VOLT_VAR_TOL_KVAR:
+                self.last_q_kvar = q
+                return
+            if change > last:
+                alpha = max(alpha / 2, 1 / 16)
+            last = change
+            q = q + alpha * step
+        self.last_q_kvar = q
+        raise PowerFlowError(f"day {self.case.day} period {self.period}: the flexible customers' "
+                             f"volt-var response did not settle in {VOLT_VAR_MAX_ITER} power flows "
+                             f"(last change {change:.2g} kvar)")
 
     def check(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
         """One power flow at `p_flex_kw` (kW, load sign) checked against the limits.
@@ -130,8 +181,9 @@ class PowerFlowEvaluator:
                                      f"({self.case.times[self.period]}): {exc}") from exc
             self.last_state = None
             return NOT_CONVERGED
-        return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
-                               self.net.transformer_names, **self._names)
+        c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
+                            self.net.transformer_names, **self._names)
+        return replace(c, flex_q_kvar=self.last_q_kvar.copy())
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""

@@ -71,9 +71,10 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         :class:`EnvelopeLP` backend.
     """
     n_flex = len(case.flex_idx)
-    if sensitivity == "auto" and getattr(case, "flex_q_per_kw", 0.0):
+    if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
         # the analytic model moves P only; with [customers] flexible_q the flexible customers'
-        # Q follows P, which the perturbation runs (full power flows) contain
+        # Q follows P (fixed pf) or their voltage (volt-var), which the perturbation runs (full
+        # power flows, with the evaluator's volt-var iteration) contain
         sensitivity = "fd"
     if sensitivity == "auto":
         try:

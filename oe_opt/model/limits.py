@@ -80,6 +80,8 @@ class LimitCheck:
     transformer_loading_pct: float
     converged: bool = True
     voltage_v: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: flexible customers' reactive power (kvar, load sign) in the checked state, if known
+    flex_q_kvar: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 NOT_CONVERGED = LimitCheck(False, "power_flow:not_converged", -np.inf, np.nan, np.nan, np.nan,

@@ -63,3 +63,44 @@ def test_absorbing_raises_the_export_envelope_and_lp_matches_bisect(write_study)
     assert absorb["lp"].q_kvar.to_numpy() == pytest.approx(absorb["lp"].oe_kw.to_numpy() * TAN_095)
     assert inject["lp"].q_kvar.to_numpy() == pytest.approx(-inject["lp"].oe_kw.to_numpy() * TAN_095)
     assert (zero["lp"].q_kvar == 0).all()
+
+
+# AS/NZS 4777.2:2020 Australia A volt-var points (V, % of rated VA, + supplied), written out here
+AS4777_A = ([207.0, 220.0, 240.0, 258.0], [44.0, 0.0, 0.0, -60.0])
+
+
+def test_volt_var_response_is_in_the_power_flow(write_study):
+    st = load_study(write_study({"customers": {"flexible_q": "as4777_a", "flexible_kva": 8.0}}))
+    session = own_session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(12)
+    c = session.net.circuit
+    seen = []
+    for direction, oe in (("export", 9.0), ("import", 12.0), ("export", 3.0)):
+        check = ev.check_direction(direction, oe)
+        for j, i in enumerate(case.flex_idx):
+            c.Loads.idx = int(i) + 1
+            powers = np.asarray(c.ActiveCktElement.Powers)
+            v = np.abs(np.asarray(c.ActiveCktElement.Voltages, dtype=float).view(complex)[0])
+            want = -np.interp(v, *AS4777_A) / 100 * 8.0          # load sign: + absorbed
+            assert powers[1::2].sum() == pytest.approx(want, abs=1e-4)
+            assert check.flex_q_kvar[j] == pytest.approx(powers[1::2].sum(), abs=1e-4)
+            seen.append(want)
+    assert max(seen) > 1.0                         # absorbing, on the curve's 240-258 V slope
+
+
+def test_volt_var_lets_more_export_and_lp_matches_bisect(write_study):
+    periods = [12]
+
+    def day(fq):
+        st = load_study(write_study({"customers": {"flexible_q": fq}}))
+        session = own_session(st)
+        return {m: run_day(st, m, session=session, periods=periods, voltages=False).envelopes
+                .groupby(["period", "direction"]).first() for m in ("bisect", "lp")}
+
+    zero, vv = day("zero"), day("as4777_a")
+    assert vv["bisect"].loc[(12, "export"), "oe_kw"] > zero["bisect"].loc[(12, "export"), "oe_kw"] + 2
+    assert vv["lp"].loc[(12, "export"), "q_kvar"] > 1.0            # absorbing at the export OE
+    assert np.abs(vv["lp"].oe_kw - vv["bisect"].oe_kw).max() < 0.01
+    assert vv["lp"].verified.all()
