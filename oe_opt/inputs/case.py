@@ -90,6 +90,14 @@ class DayCase:
         v_pts, pct = np.array(self.flex_volt_var, dtype=float).T
         return -np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
 
+    def __post_init__(self) -> None:
+        if self.period_hours is None:
+            self.period_hours = 24.0 / max(len(self.times), 1)
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.times)
+
 
 def flexible_q_fields(study: Study, flex: list[str]) -> dict:
     """The DayCase fields of ``[customers] flexible_q`` / ``flexible_kva``."""
@@ -98,14 +106,6 @@ def flexible_q_fields(study: Study, flex: list[str]) -> dict:
     return dict(flex_q_per_kw=fq.q_per_kw(), flex_q_mode=fq.mode, flex_volt_var=fq.volt_var,
                 flex_kva=np.array([kva.get(n, study.envelope.export_max_kw) for n in flex],
                                   dtype=float))
-
-    def __post_init__(self) -> None:
-        if self.period_hours is None:
-            self.period_hours = 24.0 / max(len(self.times), 1)
-
-    @property
-    def n_periods(self) -> int:
-        return len(self.times)
 
 
 def check_customers(study: Study, net: DssNetwork) -> tuple[list[str], list[str]]:
