@@ -95,7 +95,7 @@ def plot_results(result: dict, path: Path) -> None:
         ax.set_xlabel("hour")
         ax.set_ylabel("OE per customer (kW)")
         ax.grid(alpha=0.3)
-    axes[0].legend(title="flexible_q")
+    axes[1].legend(title="flexible_q", loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
