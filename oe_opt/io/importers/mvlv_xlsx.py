@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from oe_opt.io.importers.dss_text import (FREQUENCY_HZ, LOAD_VMAX_PU, LOAD_VMIN_PU, SOURCE_MVASC, bare_bus,
-                       ident, linecode_command, load_command, lv_busbar, lv_line_command,
+from oe_opt.io.importers.dss_text import (FREQUENCY_HZ, LOAD_VMAX_PU, LOAD_VMIN_PU, PHASE_NODES,
+                       SOURCE_MVASC, bare_bus, conn_phases, ident, linecode_command, load_command, lv_busbar, lv_line_command,
                        master_text, mv_bus, mv_line_command, num, transformer_command)
 from oe_opt.io.importers.workbook import (LV_SHEETS, MVLV_SHEETS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS,
                        WorkbookError, check_tables, enabled_rows, mv_line_rows,
@@ -86,13 +86,37 @@ def _safe(name: str) -> str:
 # Splitting the LV side into one network per transformer
 # --------------------------------------------------------------------------
 
-def _check_three_phase(lvtx: pd.DataFrame) -> None:
-    conn = lvtx["Conn_Type"].astype(str).str.strip()
-    bad = lvtx.loc[conn.str.len() != 3, "Substation_ID"].tolist()
-    if bad:
-        raise WorkbookError(
-            f"sheet 'lvtx': single-/two-phase (SWER) transformers are not supported: "
-            f"{', '.join(map(str, bad[:5]))}")
+def _check_conn_type(lvtx: pd.DataFrame) -> None:
+    """Every ``Conn_Type`` is one to three distinct phase letters R, W, B (sheet row = index + 2)."""
+    for i, value in lvtx["Conn_Type"].items():
+        letters = str(value).strip().upper()
+        if (pd.isna(value) or not 1 <= len(letters) <= 3 or len(set(letters)) != len(letters)
+                or not set(letters) <= set(PHASE_NODES)):
+            raise WorkbookError(
+                f"sheet 'lvtx' row {int(i) + 2} ({ident(lvtx.at[i, 'Substation_ID'])}): Conn_Type "
+                f"{value!r} is not 1-3 distinct phase letters of R, W, B (three: a three-phase "
+                f"transformer; two: single-phase between two MV phases; one: SWER)")
+
+
+def _check_single_phase_lv(net: "LvNetwork") -> None:
+    """The LV side of a single-phase (two-phase primary or SWER) transformer is single-phase:
+    every LV line one phase, every load one phase at node 1."""
+    if len(conn_phases(net.transformer)) == 3:
+        return
+    tx = ident(net.transformer["Substation_ID"])
+    for i, row in net.lines.iterrows():
+        if int(row["phases"]) != 1:
+            raise WorkbookError(
+                f"sheet 'lv_lines' row {int(i) + 2} ({str(row['line_name']).strip()}): "
+                f"{int(row['phases'])} phases under the single-phase transformer {tx} "
+                f"(Conn_Type {net.transformer['Conn_Type']}); its LV network must be single-phase")
+    for i, row in net.loads.iterrows():
+        nodes = str(row["bus1"]).strip().split(".")[1:]
+        if int(row["phases"]) != 1 or [n for n in nodes if n != "0"] not in ([], ["1"]):
+            raise WorkbookError(
+                f"sheet 'lv_loads' row {int(i) + 2} ({str(row['load_name']).strip()}): bus1 "
+                f"{str(row['bus1']).strip()!r} with {int(row['phases'])} phase(s) under the "
+                f"single-phase transformer {tx}; loads there are single-phase at node 1")
 
 
 def _reach(start: str, adjacency: dict[str, list[str]]) -> set[str]:
@@ -126,7 +150,7 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
     """
     check_tables(tables, LV_SHEETS, source="tables")
     lvtx = tables["lvtx"].reset_index(drop=True)
-    _check_three_phase(lvtx)
+    _check_conn_type(lvtx)
     lines = enabled_rows(tables["lv_lines"])
     loads = tables["lv_loads"]
     bus1, bus2 = lines["bus1"].map(bare_bus), lines["bus2"].map(bare_bus)
@@ -151,12 +175,15 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
             raise WorkbookError(
                 f"sheet '{sheet}': {len(orphans)} element(s) not connected to any "
                 f"transformer busbar 'mv_f0_lv<i>_busbar', e.g. {', '.join(orphans[:3])}")
-    return [
+    nets = [
         LvNetwork(index=i, name=f"lv{i:02d}_{_safe(str(row['Substation_ID']))}",
                   transformer=row, lines=lines[line_owner == i],
                   loads=loads[load_owner == i])
         for i, row in lvtx.iterrows()
     ]
+    for net in nets:
+        _check_single_phase_lv(net)
+    return nets
 
 
 def _used_linecodes(tables: dict[str, pd.DataFrame], names: set[str]) -> list[str]:
@@ -215,11 +242,20 @@ def write_lv_network(tables: dict[str, pd.DataFrame], net: LvNetwork,
         "loads.dss": [load_command(row) for _, row in net.loads.iterrows()],
     })
     master = folder / "master.dss"
+    mv_kv = _primary_base_kv(tx)
     master.write_text(master_text(
-        net.name, hv_bus, float(tx["kvs_primary"]),
+        net.name, hv_bus, mv_kv,
         ["linecodes.dss", "transformers.dss", "lines.dss", "loads.dss"],
-        [float(tx["kvs_primary"]), lv_base_kv]))
+        [mv_kv, lv_base_kv]))
     return master
+
+
+def _primary_base_kv(tx: pd.Series) -> float:
+    """Line-line kV of the MV system at a distribution transformer's primary: ``kvs_primary``,
+    or ``kvs_primary`` x sqrt(3) for a SWER (one-letter ``Conn_Type``) transformer, whose
+    winding is phase to earth."""
+    kv = float(tx["kvs_primary"])
+    return kv * 3 ** 0.5 if len(conn_phases(tx)) == 1 else kv
 
 
 def write_lv_networks(tables: dict[str, pd.DataFrame], out_dir: str | Path,
@@ -252,8 +288,15 @@ def write_lv_networks(tables: dict[str, pd.DataFrame], out_dir: str | Path,
 
 def _mvlv_voltage_bases(tables: dict[str, pd.DataFrame], lv_base_kv: float) -> list[float]:
     mv = tables["mv_net_txs"]
-    kvs = set(mv["kvs_primary"]) | set(mv["kvs_secondary"]) | set(tables["lvtx"]["kvs_primary"])
-    return sorted({float(v) for v in kvs} | {lv_base_kv}, reverse=True)
+    kvs = sorted({float(v) for v in set(mv["kvs_primary"]) | set(mv["kvs_secondary"])}
+                 | {lv_base_kv}, reverse=True)
+    # distribution transformers' systems, unless within 1 % of one already there (a 12.7 kV
+    # SWER winding is the 22 kV system's phase-to-earth voltage)
+    for _, r in tables["lvtx"].iterrows():
+        kv = _primary_base_kv(r)
+        if all(abs(kv - b) > 0.01 * b for b in kvs):
+            kvs = sorted(kvs + [round(kv, 6)], reverse=True)
+    return kvs
 
 
 def _buscoords(tables: dict[str, pd.DataFrame]) -> list[str]:
