@@ -112,3 +112,14 @@ def test_mv_limits_on_a_network_without_mv_buses_are_refused(tmp_path):
     with pytest.raises(NetworkError, match=r"lv.dss: \[limits\] mv_v_max_pu is set but the network "
                                            r"has no MV bus"):
         PowerFlowEvaluator(net, st.limits, case)
+
+
+def test_heuristic_reduces_everyone_on_an_unbalance_violation(write_study):
+    st = load_study(write_study({"limits": {"vuf_max_pct": 0.3}}))
+    session = own_session(st)
+    env = run_day(st, "heuristic", session=session, periods=[36], voltages=False).envelopes
+    assert env.verified.all()
+    ev = PowerFlowEvaluator(session.net, st.limits, session.case())
+    ev.set_period(36)
+    for direction, g in env.groupby("direction"):
+        assert ev.check(np.where(direction == "export", -1, 1) * g.oe_kw.to_numpy()).ok
