@@ -104,3 +104,5 @@ def test_volt_var_lets_more_export_and_lp_matches_bisect(write_study):
     assert vv["lp"].loc[(12, "export"), "q_kvar"] > 1.0            # absorbing at the export OE
     assert np.abs(vv["lp"].oe_kw - vv["bisect"].oe_kw).max() < 0.01
     assert vv["lp"].verified.all()
+    # every power flow of the volt-var iterations is counted, for bisect too (more than its checks)
+    assert (vv["bisect"].n_powerflows > 3 * zero["bisect"].n_powerflows).all()

@@ -87,3 +87,11 @@ def test_an_optional_limit_without_its_readings_is_an_error():
     with pytest.raises(ValueError, match="limit mv_v_max: 0 readings for 2 elements"):
         evaluate_limits(NetworkState(np.array([230.0] * 3), np.array([1.0, 1.0]), np.array([1.0])),
                         OPT, **OPT_NAMES)
+
+
+def test_mv_transformers_are_labelled_mv_and_distribution_ones_not():
+    names = dict(OPT_NAMES, mv_elements={"line": frozenset(), "transformer": frozenset({"tx"})})
+    s = NetworkState(np.array([230.0] * 3), np.array([10.0, 20.0]), np.array([101.0]),
+                     mv_voltage_pu=np.array([1.0, 1.0]), vuf_pct=np.array([0.1, 0.1]))
+    assert evaluate_limits(s, OPT, **names).binding == "mv_transformer:tx"
+    assert evaluate_limits(s, OPT, **OPT_NAMES).binding == "transformer:tx"
