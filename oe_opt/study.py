@@ -70,6 +70,8 @@ class FlexibleQ:
     volt_var: tuple[tuple[float, float], ...] = ()
     #: the curve's name (``as4777_a``, ``as4777_b``) or ``points``
     curve: str = ""
+    #: volt-watt curve of exporting inverters, (V, % of rated power) points; () = none
+    volt_watt: tuple[tuple[float, float], ...] = ()
 
     def q_per_kw(self) -> float:
         """kvar per kW of |P| (load sign: positive = absorbed); 0 unless ``pf`` mode."""
@@ -289,6 +291,12 @@ VOLT_VAR_CURVES = {
 }
 
 
+#: AS/NZS 4777.2:2020 volt-watt response of exporting inverters (V, % of rated power), Australia A
+#: as implemented in public OE code and given in issue 12 (253 V 100 %, 260 V 20 %); no named
+#: volt-watt curve for Australia B (its points were not available to check here)
+VOLT_WATT_CURVES = {"as4777_a": ((253.0, 100.0), (260.0, 20.0))}
+
+
 def _curve_points(where: str, value) -> tuple[tuple[float, float], ...]:
     ok = isinstance(value, list) and len(value) >= 2 and all(
         isinstance(p, list) and len(p) == 2 and all(
@@ -314,19 +322,26 @@ def _flexible_q(ct: _Table) -> FlexibleQ:
         return FlexibleQ()
     if isinstance(value, str):
         if value in VOLT_VAR_CURVES:
-            return FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES[value], curve=value)
+            return FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES[value], curve=value,
+                             volt_watt=VOLT_WATT_CURVES.get(value, ()))
         raise StudyError(f"{where} must be \"zero\", {', '.join(map(repr, VOLT_VAR_CURVES))}, "
                          f"{{ pf = 0.95, mode = \"absorb\" }} or {{ volt_var = [[V, %], ...] }}, "
                          f"got {value!r}")
     if not isinstance(value, dict):
         raise StudyError(f"{where} must be \"zero\", a curve name or a table")
-    if "volt_var" in value:
-        extra = sorted(set(value) - {"volt_var"})
+    if "volt_var" in value or "volt_watt" in value:
+        extra = sorted(set(value) - {"volt_var", "volt_watt"})
         if extra:
             raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed with "
-                             f"volt_var: volt_var")
-        return FlexibleQ("volt_var", volt_var=_curve_points(f"{where}.volt_var", value["volt_var"]),
-                         curve="points")
+                             f"curves: volt_var, volt_watt")
+        vv = (_curve_points(f"{where}.volt_var", value["volt_var"]) if "volt_var" in value
+              else ((50.0, 0.0), (1000.0, 0.0)))   # no Q: volt-watt only
+        vw = ()
+        if "volt_watt" in value:
+            vw = _curve_points(f"{where}.volt_watt", value["volt_watt"])
+            if any(p[1] < 0 for p in vw):
+                raise StudyError(f"{where}.volt_watt: percent of rated power must be >= 0")
+        return FlexibleQ("volt_var", volt_var=vv, curve="points", volt_watt=vw)
     extra = sorted(set(value) - {"pf", "mode"})
     if extra:
         raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed: mode, pf")

@@ -53,6 +53,8 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"customers": {"flexible_q": {"volt_var": [[240, 0], [230, 10]]}}},
      r"flexible_q.volt_var: the voltages must increase"),
     ({"customers": {"flexible_q": {"volt_var": [[240, 0]]}}}, r"at least two \[volts, percent\]"),
+    ({"customers": {"flexible_q": {"volt_watt": [[250, 100], [260, -20]]}}},
+     r"flexible_q.volt_watt: percent of rated power must be >= 0"),
     ({"customers": {"flexible_kva": -1.0}}, r"\[customers\] flexible_kva must be > 0"),
     ({"customers": {"flexible_q": {"pf": 0.9, "kva": 5}}}, r"flexible_q has unknown key\(s\) kva"),
     ({"limits": {"vuf_max_pct": 0.0}}, r"\[limits\] vuf_max_pct must be > 0"),

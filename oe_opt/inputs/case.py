@@ -78,6 +78,8 @@ class DayCase:
     flex_volt_var: tuple = ()
     #: ``volt_var``: each flexible customer's inverter rating (kVA)
     flex_kva: np.ndarray | None = None
+    #: volt-watt curve of exporting flexible customers, (V, % of rated power) points; () = none
+    flex_volt_watt: tuple = ()
 
     def flex_q_kvar(self, p_flex_kw: np.ndarray) -> np.ndarray:
         """The flexible customers' reactive power (kvar, load sign) at active power `p_flex_kw`
@@ -89,6 +91,14 @@ class DayCase:
         voltages `v_flex_v` (V): the curve (held flat beyond its end points) times the rating."""
         v_pts, pct = np.array(self.flex_volt_var, dtype=float).T
         return -np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
+
+    def volt_watt_kw(self, v_flex_v: np.ndarray) -> np.ndarray:
+        """Largest export (kW, >= 0) the volt-watt curve allows at the flexible customers'
+        voltages `v_flex_v` (V); the rating where there is no curve."""
+        if not self.flex_volt_watt:
+            return np.full(len(v_flex_v), np.inf)
+        v_pts, pct = np.array(self.flex_volt_watt, dtype=float).T
+        return np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
 
     def __post_init__(self) -> None:
         if self.period_hours is None:
@@ -104,6 +114,7 @@ def flexible_q_fields(study: Study, flex: list[str]) -> dict:
     fq = study.customers.flexible_q
     kva = study.customers.flexible_kva
     return dict(flex_q_per_kw=fq.q_per_kw(), flex_q_mode=fq.mode, flex_volt_var=fq.volt_var,
+                flex_volt_watt=fq.volt_watt,
                 flex_kva=np.array([kva.get(n, study.envelope.export_max_kw) for n in flex],
                                   dtype=float))
 

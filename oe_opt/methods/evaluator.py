@@ -81,6 +81,9 @@ class PowerFlowEvaluator:
         check_optional_limits(net, limits)
         self._volt_var = getattr(case, "flex_q_mode", "zero") == "volt_var"
         self.last_q_kvar = np.zeros(self.n_flex)
+        #: flexible customers' active power (kW, load sign) of the last power flow: the asked one,
+        #: or less export where their volt-watt response curtails it
+        self.last_p_kw = np.zeros(self.n_flex)
         if self._volt_var:
             # each flexible customer's monitored nodes (its voltage: the mean over them)
             pos = {}
@@ -132,6 +135,8 @@ class PowerFlowEvaluator:
                                                  (self.n_flex,)))
         else:
             self.apply(p_flex_kw)
+            self.last_p_kw = np.broadcast_to(np.asarray(p_flex_kw, dtype=float),
+                                             (self.n_flex,)).copy()
             self.last_q_kvar = self.case.flex_q_kvar(
                 np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,)))
             self.n_powerflows += 1
@@ -144,22 +149,31 @@ class PowerFlowEvaluator:
         voltages it gives (a fixed-point iteration from the last Q; damped when it grows);
         every power flow counts."""
         q = self.last_q_kvar.copy()
+        export = p < 0
+        volt_watt = bool(self.case.flex_volt_watt) and export.any()
+        p_set = p.copy()
         alpha, last = 1.0, np.inf
-        for _ in range(VOLT_VAR_MAX_ITER):
-            self.net.set_loads(self.case.flex_idx, p, q)
+        for _ in range(VOLT_VAR_MAX_ITER * (4 if volt_watt else 1)):
+            self.net.set_loads(self.case.flex_idx, p_set, q)
             self.n_powerflows += 1
             self.net.solve()
             v = self._flex_v @ self.net.node_vmag_v()[self.net.voltage_node_idx]
             step = self.case.volt_var_kvar(v) - q
-            change = float(np.abs(step).max(initial=0.0))
+            step_p = np.zeros_like(p)
+            if volt_watt:
+                # exports at most the volt-watt curve's power at the customer's voltage
+                allowed = np.where(export, -np.minimum(-p, self.case.volt_watt_kw(v)), p)
+                step_p = allowed - p_set
+            change = float(max(np.abs(step).max(initial=0.0), np.abs(step_p).max(initial=0.0)))
             if change <= VOLT_VAR_TOL_KVAR:
-                self.last_q_kvar = q
+                self.last_q_kvar, self.last_p_kw = q, p_set
                 return
             if change > last:
                 alpha = max(alpha / 2, 1 / 16)
             last = change
             q = q + alpha * step
-        self.last_q_kvar = q
+            p_set = p_set + alpha * step_p
+        self.last_q_kvar, self.last_p_kw = q, p_set
         raise PowerFlowError(f"day {self.case.day} period {self.period}: the flexible customers' "
                              f"volt-var response did not settle in {VOLT_VAR_MAX_ITER} power flows "
                              f"(last change {change:.2g} kvar)")
@@ -183,7 +197,7 @@ class PowerFlowEvaluator:
             return NOT_CONVERGED
         c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                             self.net.transformer_names, **self._names)
-        return replace(c, flex_q_kvar=self.last_q_kvar.copy())
+        return replace(c, flex_q_kvar=self.last_q_kvar.copy(), flex_p_kw=self.last_p_kw.copy())
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""

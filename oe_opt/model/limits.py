@@ -82,6 +82,9 @@ class LimitCheck:
     voltage_v: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: flexible customers' reactive power (kvar, load sign) in the checked state, if known
     flex_q_kvar: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: flexible customers' active power (kW, load sign) in the checked state, if known (less
+    #: export than asked where a volt-watt response curtails it)
+    flex_p_kw: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 NOT_CONVERGED = LimitCheck(False, "power_flow:not_converged", -np.inf, np.nan, np.nan, np.nan,

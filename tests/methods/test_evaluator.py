@@ -106,3 +106,40 @@ def test_volt_var_lets_more_export_and_lp_matches_bisect(write_study):
     assert vv["lp"].verified.all()
     # every power flow of the volt-var iterations is counted, for bisect too (more than its checks)
     assert (vv["bisect"].n_powerflows > 3 * zero["bisect"].n_powerflows).all()
+
+
+def test_volt_watt_curtails_exports_in_the_power_flow(write_study):
+    curve = {"volt_var": [[207, 44], [220, 0], [240, 0], [258, -60]],
+             "volt_watt": [[246, 100], [256, 20]]}
+    st = load_study(write_study({"customers": {"flexible_q": curve}}))
+    session = own_session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(12)
+    check = ev.check_direction("export", 10.0)
+    c = session.net.circuit
+    delivered = []
+    for j, i in enumerate(case.flex_idx):
+        c.Loads.idx = int(i) + 1
+        powers = np.asarray(c.ActiveCktElement.Powers)
+        v = np.abs(np.asarray(c.ActiveCktElement.Voltages, dtype=float).view(complex)[0])
+        allowed = min(10.0, np.interp(v, [246, 256], [100, 20]) / 100 * 10.0)
+        assert -powers[0::2].sum() == pytest.approx(allowed, abs=1e-4)
+        assert check.flex_p_kw[j] == pytest.approx(powers[0::2].sum(), abs=1e-4)
+        delivered.append(allowed)
+    assert min(delivered) < 9.0 and check.ok      # curtailed, and so within the limits at 10 kW
+    env = run_day(st, "lp", session=session, periods=[12], voltages=False).envelopes
+    exp = env[env.direction == "export"]
+    assert (exp.oe_kw == 10.0).all() and (exp.p_kw < exp.oe_kw).any()   # p_kw: delivered
+
+
+def test_the_named_curve_s_volt_watt_does_not_act_at_a_verified_export_envelope(write_study):
+    # Australia A's volt-watt starts at 253 V = v_max_v: a verified envelope never reaches it
+    named = load_study(write_study({"customers": {"flexible_q": "as4777_a"}}))
+    assert named.customers.flexible_q.volt_watt == ((253.0, 100.0), (260.0, 20.0))
+    points = load_study(write_study({"customers": {"flexible_q": {
+        "volt_var": [[207, 44], [220, 0], [240, 0], [258, -60]]}}}, name="points.toml"))
+    oe = [run_day(st, "bisect", session=own_session(st), periods=[12], voltages=False).envelopes
+          for st in (named, points)]
+    assert np.abs(oe[0].oe_kw.to_numpy() - oe[1].oe_kw.to_numpy()).max() < 1e-9
+    assert (oe[0].p_kw == oe[0].oe_kw).all()
