@@ -2,8 +2,8 @@
 
 The tutorial day (``models/tutorial.toml``, 13 flexible customers, equal allocation) with
 ``[customers] flexible_q`` = ``zero`` (the tutorial), a fixed power factor of 0.95 absorbing, and
-the AS/NZS 4777.2 volt-var curves ``as4777_a`` and ``as4777_b`` (inverter rating = the 10 kW
-export cap), every period, method ``lp``; ``bisect`` on a sample of periods to check ``lp``
+the AS/NZS 4777.2 volt-var curves ``as4777_a`` (with its volt-watt) and ``as4777_b`` (inverter
+rating = the 10 kW export cap), every period, method ``lp``; ``bisect`` on a sample of periods to check ``lp``
 against it.  Results: ``benchmarks/results/volt_var.{json,md,png}`` (the figure is drawn from the
 JSON; ``--plot-only`` redraws it).
 
@@ -30,13 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from oe_opt.runs.day import Session, run_day  # noqa: E402
-from oe_opt.study import VOLT_VAR_CURVES, FlexibleQ, load_study  # noqa: E402
+from oe_opt.study import VOLT_VAR_CURVES, VOLT_WATT_CURVES, FlexibleQ, load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 CASES = {"zero": FlexibleQ(),
          "pf 0.95 absorb": FlexibleQ("pf", 0.95, True),
-         "as4777_a": FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES["as4777_a"], curve="as4777_a"),
-         "as4777_b": FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES["as4777_b"], curve="as4777_b")}
+         **{name: FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES[name], curve=name,
+                            volt_watt=VOLT_WATT_CURVES.get(name, ()))
+            for name in ("as4777_a", "as4777_b")}}
 CHECK_PERIODS = [12, 24, 36]
 
 
@@ -56,6 +57,7 @@ def run() -> dict:
         b = bis.groupby(["period", "direction"]).oe_kw.first()
         diff = float(np.max(np.abs(per.set_index(["period", "direction"]).oe_kw.loc[b.index] - b)))
         out.append({"case": name, "curve": [list(p) for p in fq.volt_var], "pf": fq.pf,
+                    "volt_watt": [list(p) for p in fq.volt_watt],
                     "lp_minus_bisect_max_kw": diff, "all_verified": bool(per.verified.all()),
                     "periods": per.to_dict(orient="records")})
         print(f"{name:15s} export mean {per[per.direction == 'export'].oe_kw.mean():.2f} kW, "
@@ -77,7 +79,8 @@ def markdown(result: dict) -> str:
                          f"{g.q_kvar.mean():.2f} | {g.n_powerflows.mean():.1f} | {kinds} | "
                          f"{c['lp_minus_bisect_max_kw']:.4f} |")
     lines += ["", "Curves (V, % of rated VA, + supplied): " + "; ".join(
-        f"{c['case']}: {c['curve']}" for c in result["cases"] if c["curve"]) +
+        f"{c['case']}: {c['curve']}" + (f", volt-watt {c['volt_watt']}" if c.get("volt_watt") else "")
+        for c in result["cases"] if c["curve"]) +
         ". Inverter rating 10 kVA (the export cap). Every lp envelope verified: "
         f"{all(c['all_verified'] for c in result['cases'])}."]
     return "\n".join(lines) + "\n"

@@ -53,7 +53,9 @@ class FlexibleQ:
     Attributes
     ----------
     mode : str
-        ``zero`` (Q = 0, the tutorial) or ``pf`` (fixed power factor).
+        ``zero`` (Q = 0, the tutorial), ``pf`` (fixed power factor) or ``volt_var``
+        (Q from the customer's voltage, and optionally a volt-watt limit on its
+        export; :data:`VOLT_VAR_CURVES`, :data:`VOLT_WATT_CURVES` or points).
     pf : float
         Power factor of the ``pf`` mode (0 < pf <= 1).
     absorb : bool
@@ -284,7 +286,7 @@ FLEXIBLE_Q_MODES = ("absorb", "inject")
 
 #: AS/NZS 4777.2:2020 volt-var response curves (V, % of rated VA; + supplied, - absorbed), as
 #: implemented in public OE code (the University of Melbourne OE notebooks) and given in
-#: issue 12; the standard's own tables (Australia A / B regions) list the same points
+#: issue 12 (the standard's own text was not available here to check them against its tables)
 VOLT_VAR_CURVES = {
     "as4777_a": ((207.0, 44.0), (220.0, 0.0), (240.0, 0.0), (258.0, -60.0)),
     "as4777_b": ((205.0, 30.0), (220.0, 0.0), (235.0, 0.0), (255.0, -40.0)),
@@ -315,7 +317,8 @@ def _curve_points(where: str, value) -> tuple[tuple[float, float], ...]:
 
 
 def _flexible_q(ct: _Table) -> FlexibleQ:
-    """``[customers] flexible_q``: ``"zero"`` or ``{ pf = 0.95, mode = "absorb" | "inject" }``."""
+    """``[customers] flexible_q``: ``"zero"``, ``{ pf = 0.95, mode = "absorb" | "inject" }``, a
+    curve name (``"as4777_a"``, ``"as4777_b"``) or ``{ volt_var = [[V, %], ...], volt_watt = ... }``."""
     value = ct.data.get("flexible_q", "zero")
     where = ct.where("flexible_q")
     if value == "zero":

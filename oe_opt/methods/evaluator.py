@@ -115,6 +115,9 @@ class PowerFlowEvaluator:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
         self.period = t
         self.n_powerflows = 0
+        # the volt-var iteration starts each period from Q = 0 (a period's results do not
+        # depend on the periods solved before it)
+        self.last_q_kvar = np.zeros(self.n_flex)
 
     def apply(self, p_flex_kw: np.ndarray | float) -> None:
         """Set the flexible customers' active power (kW, load sign) and their reactive power
@@ -146,7 +149,7 @@ class PowerFlowEvaluator:
 
     def _solve_volt_var(self, p: np.ndarray) -> None:
         """Power flows until the flexible customers' Q is on their volt-var curve at the
-        voltages it gives (a fixed-point iteration from the last Q; damped when it grows);
+        voltages it gives (a fixed-point iteration from the last Q of the period; damped when it grows);
         every power flow counts."""
         q = self.last_q_kvar.copy()
         export = p < 0
