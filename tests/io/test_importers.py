@@ -341,3 +341,19 @@ def test_seed_workbook_lv_networks(tmp_path):
     for net in random.Random(11).sample(nets, 3):
         master = write_lv_network(tables, net, tmp_path)
         check_network(master, len(net.loads))
+
+
+def test_busbars_of_another_feeder_number_are_found(tmp_path):
+    t = small_tables()
+    for sheet, cols in (("lv_lines", ["bus1", "bus2", "line_name"]), ("lv_loads", ["bus1", "load_name"])):
+        for c in cols:
+            t[sheet][c] = t[sheet][c].str.replace("mv_f0_", "mv_f3_")
+    nets = split_lv_networks(t)
+    assert [n.busbar for n in nets] == ["mv_f3_lv0_busbar", "mv_f3_lv1_busbar"]
+    master = write_mv_lv_network(t, tmp_path)
+    check_network(master, 7)
+    extra = t["lv_lines"].iloc[[0]].assign(line_name="x", bus1="mv_f4_lv0_busbar")
+    t["lv_lines"] = pd.concat([t["lv_lines"], extra], ignore_index=True)  # a second busbar
+    with pytest.raises(WorkbookError, match=r"buses mv_f3_lv0_busbar, mv_f4_lv0_busbar are all the "
+                                            r"LV busbar of lvtx row 2"):
+        split_lv_networks(t)

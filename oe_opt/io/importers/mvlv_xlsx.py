@@ -68,6 +68,8 @@ class LvNetwork:
         Its ``lv_lines`` rows.
     loads : pandas.DataFrame
         Its ``lv_loads`` rows.
+    busbar : str
+        Its LV busbar, as named in ``lv_lines`` (see :func:`find_busbars`).
     """
 
     index: int
@@ -75,6 +77,8 @@ class LvNetwork:
     transformer: pd.Series
     lines: pd.DataFrame
     loads: pd.DataFrame
+    #: the LV busbar bus the transformer feeds (``mv_f<k>_lv<index>_busbar``)
+    busbar: str = ""
 
 
 def _safe(name: str) -> str:
@@ -119,6 +123,38 @@ def _check_single_phase_lv(net: "LvNetwork") -> None:
                 f"single-phase transformer {tx}; loads there are single-phase at node 1")
 
 
+def find_busbars(n_transformers: int, buses: Sequence[str]) -> list[str]:
+    """The LV busbar of each ``lvtx`` row: the ``lv_lines`` bus named ``mv_f<k>_lv<i>_busbar``
+    for row ``i`` (any feeder number ``k``; ``mv_f0_lv<i>_busbar`` when no line names one, a
+    transformer without customers).
+
+    Raises
+    ------
+    WorkbookError
+        If two buses claim the busbar of one row, naming the row and the buses.
+    """
+    found: dict[int, set[str]] = {}
+    for bus in set(buses):
+        m = _BUSBAR.match(bus)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(bus)
+    out = []
+    for i in range(n_transformers):
+        names = sorted(found.get(i, {lv_busbar(i)}))
+        if len(names) > 1:
+            raise WorkbookError(f"sheet 'lv_lines': buses {', '.join(names)} are all the LV busbar "
+                                f"of lvtx row {i + 2} (transformer {i}); expected one")
+        out.append(names[0])
+    extra = sorted(i for i in found if i >= n_transformers)
+    if extra:
+        raise WorkbookError(f"sheet 'lv_lines': bus {sorted(found[extra[0]])[0]} is the busbar of "
+                            f"transformer {extra[0]}, but lvtx has {n_transformers} rows")
+    return out
+
+
+_BUSBAR = re.compile(r"^mv_f\d+_lv(\d+)_busbar$")
+
+
 def _reach(start: str, adjacency: dict[str, list[str]]) -> set[str]:
     seen, stack = {start}, [start]
     while stack:
@@ -159,8 +195,9 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
         adjacency.setdefault(a, []).append(b)
         adjacency.setdefault(b, []).append(a)
     owner: dict[str, int] = {}
+    busbars = find_busbars(len(lvtx), list(adjacency))
     for i in range(len(lvtx)):
-        for bus in _reach(lv_busbar(i), adjacency):
+        for bus in _reach(busbars[i], adjacency):
             if bus in owner:
                 raise WorkbookError(
                     f"sheet 'lv_lines': bus '{bus}' connects the LV networks of "
@@ -174,11 +211,11 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
         if orphans:
             raise WorkbookError(
                 f"sheet '{sheet}': {len(orphans)} element(s) not connected to any "
-                f"transformer busbar 'mv_f0_lv<i>_busbar', e.g. {', '.join(orphans[:3])}")
+                f"transformer busbar 'mv_f<k>_lv<i>_busbar', e.g. {', '.join(orphans[:3])}")
     nets = [
         LvNetwork(index=i, name=f"lv{i:02d}_{_safe(str(row['Substation_ID']))}",
                   transformer=row, lines=lines[line_owner == i],
-                  loads=loads[load_owner == i])
+                  loads=loads[load_owner == i], busbar=busbars[i])
         for i, row in lvtx.iterrows()
     ]
     for net in nets:
@@ -237,7 +274,8 @@ def write_lv_network(tables: dict[str, pd.DataFrame], net: LvNetwork,
     folder = Path(out_dir) / net.name
     _write(folder, {
         "linecodes.dss": linecodes,
-        "transformers.dss": [transformer_command(net.name, tx, hv_bus, lv_busbar(net.index))],
+        "transformers.dss": [transformer_command(net.name, tx, hv_bus,
+                                                 net.busbar or lv_busbar(net.index))],
         "lines.dss": [lv_line_command(row) for _, row in net.lines.iterrows()],
         "loads.dss": [load_command(row) for _, row in net.loads.iterrows()],
     })
@@ -349,7 +387,7 @@ def write_mv_lv_network(tables: dict[str, pd.DataFrame], out_dir: str | Path,
     transformers = [transformer_command(_safe(str(r["Substation_ID"])), r, source_bus,
                                         mv_bus(r["Bus2"])) for _, r in mvtx.iterrows()]
     transformers += [transformer_command(n.name, n.transformer, mv_bus(n.transformer["Bus1"]),
-                                         lv_busbar(n.index)) for n in nets]
+                                         n.busbar or lv_busbar(n.index)) for n in nets]
     folder = Path(out_dir)
     files = {
         "linecodes.dss": _used_linecodes(tables, names),
