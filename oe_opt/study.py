@@ -29,6 +29,8 @@ class NetworkSpec:
 
     master: Path
     source_pu: float | None = None
+    #: ``[network] source_table`` (or its older name ``source_pu_table``): one pu value per
+    #: period, or magnitude and angle per Vsource per period (:mod:`oe_opt.inputs.case`)
     source_pu_table: Path | None = None
     voltage_bases_kv: tuple[float, ...] | None = None
 
@@ -46,6 +48,43 @@ class ProfileSpec:
 
 
 @dataclass(frozen=True)
+class FlexibleQ:
+    """Reactive power of the flexible customers (``[customers] flexible_q``).
+
+    Attributes
+    ----------
+    mode : str
+        ``zero`` (Q = 0, the tutorial), ``pf`` (fixed power factor) or ``volt_var``
+        (Q from the customer's voltage, and optionally a volt-watt limit on its
+        export; :data:`VOLT_VAR_CURVES`, :data:`VOLT_WATT_CURVES` or points).
+    pf : float
+        Power factor of the ``pf`` mode (0 < pf <= 1).
+    absorb : bool
+        ``pf`` mode: the customer absorbs (consumes) reactive power in both
+        directions (``mode = "absorb"``, lowering its voltage), else injects it
+        (``mode = "inject"``): ``Q = ±|P| tan(acos(pf))``.
+    """
+
+    mode: str = "zero"
+    pf: float = 1.0
+    absorb: bool = True
+    #: ``volt_var`` mode: the curve as (V, % of rated VA) points, V increasing; + = reactive
+    #: power supplied (injected), - = absorbed
+    volt_var: tuple[tuple[float, float], ...] = ()
+    #: the curve's name (``as4777_a``, ``as4777_b``) or ``points``
+    curve: str = ""
+    #: volt-watt curve of exporting inverters, (V, % of rated power) points; () = none
+    volt_watt: tuple[tuple[float, float], ...] = ()
+
+    def q_per_kw(self) -> float:
+        """kvar per kW of |P| (load sign: positive = absorbed); 0 unless ``pf`` mode."""
+        if self.mode != "pf":
+            return 0.0
+        t = math.tan(math.acos(self.pf))
+        return t if self.absorb else -t
+
+
+@dataclass(frozen=True)
 class CustomerSpec:
     """Customer classes: flexible, fixed with DER, fixed without DER."""
 
@@ -58,6 +97,9 @@ class CustomerSpec:
     import_max_kw: dict[str, float] = field(default_factory=dict)
     export_weight: dict[str, float] = field(default_factory=dict)
     import_weight: dict[str, float] = field(default_factory=dict)
+    flexible_q: FlexibleQ = FlexibleQ()
+    #: flexible customers' inverter rating (kVA) for volt-var (default: the export cap)
+    flexible_kva: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +110,19 @@ class LimitSpec:
     v_max_v: float = 253.0
     line_max_pct: float = 100.0
     transformer_max_pct: float = 100.0
+    #: voltage unbalance factor limit (%) at every three-phase bus; None = not checked
+    vuf_max_pct: float | None = None
+    #: MV bus voltage limits (pu of the bus's kV base); None = not checked
+    mv_v_min_pu: float | None = None
+    mv_v_max_pu: float | None = None
+
+    @property
+    def checks_vuf(self) -> bool:
+        return self.vuf_max_pct is not None
+
+    @property
+    def checks_mv_voltage(self) -> bool:
+        return self.mv_v_min_pu is not None or self.mv_v_max_pu is not None
 
 
 @dataclass(frozen=True)
@@ -232,6 +287,81 @@ def _checked(where: str, value: Any, positive: bool) -> float:
     return float(value)
 
 
+FLEXIBLE_Q_MODES = ("absorb", "inject")
+
+#: AS/NZS 4777.2:2020 volt-var response curves (V, % of rated VA; + supplied, - absorbed), as
+#: implemented in public OE code (the University of Melbourne OE notebooks) and given in
+#: issue 12 (the standard's own text was not available here to check them against its tables)
+VOLT_VAR_CURVES = {
+    "as4777_a": ((207.0, 44.0), (220.0, 0.0), (240.0, 0.0), (258.0, -60.0)),
+    "as4777_b": ((205.0, 30.0), (220.0, 0.0), (235.0, 0.0), (255.0, -40.0)),
+}
+
+
+#: AS/NZS 4777.2:2020 volt-watt response of exporting inverters (V, % of rated power), Australia A
+#: as implemented in public OE code and given in issue 12 (253 V 100 %, 260 V 20 %); no named
+#: volt-watt curve for Australia B (its points were not available to check here)
+VOLT_WATT_CURVES = {"as4777_a": ((253.0, 100.0), (260.0, 20.0))}
+
+
+def _curve_points(where: str, value) -> tuple[tuple[float, float], ...]:
+    ok = isinstance(value, list) and len(value) >= 2 and all(
+        isinstance(p, list) and len(p) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in p)
+        for p in value)
+    if not ok:
+        raise StudyError(f"{where} must be a list of at least two [volts, percent] points")
+    pts = tuple((float(v), float(q)) for v, q in value)
+    v = [p[0] for p in pts]
+    if any(b <= a for a, b in zip(v, v[1:])):
+        raise StudyError(f"{where}: the voltages must increase, got {v}")
+    if not all(50 <= x <= 1000 for x in v) or not all(-100 <= p[1] <= 100 for p in pts):
+        raise StudyError(f"{where}: points must be customer voltages in V (50-1000) and percent "
+                         f"of rated VA (-100..100)")
+    return pts
+
+
+def _flexible_q(ct: _Table) -> FlexibleQ:
+    """``[customers] flexible_q``: ``"zero"``, ``{ pf = 0.95, mode = "absorb" | "inject" }``, a
+    curve name (``"as4777_a"``, ``"as4777_b"``) or ``{ volt_var = [[V, %], ...], volt_watt = ... }``."""
+    value = ct.data.get("flexible_q", "zero")
+    where = ct.where("flexible_q")
+    if value == "zero":
+        return FlexibleQ()
+    if isinstance(value, str):
+        if value in VOLT_VAR_CURVES:
+            return FlexibleQ("volt_var", volt_var=VOLT_VAR_CURVES[value], curve=value,
+                             volt_watt=VOLT_WATT_CURVES.get(value, ()))
+        raise StudyError(f"{where} must be \"zero\", {', '.join(map(repr, VOLT_VAR_CURVES))}, "
+                         f"{{ pf = 0.95, mode = \"absorb\" }} or {{ volt_var = [[V, %], ...] }}, "
+                         f"got {value!r}")
+    if not isinstance(value, dict):
+        raise StudyError(f"{where} must be \"zero\", a curve name or a table")
+    if "volt_var" in value or "volt_watt" in value:
+        extra = sorted(set(value) - {"volt_var", "volt_watt"})
+        if extra:
+            raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed with "
+                             f"curves: volt_var, volt_watt")
+        vv = (_curve_points(f"{where}.volt_var", value["volt_var"]) if "volt_var" in value
+              else ((50.0, 0.0), (1000.0, 0.0)))   # no Q: volt-watt only
+        vw = ()
+        if "volt_watt" in value:
+            vw = _curve_points(f"{where}.volt_watt", value["volt_watt"])
+            if any(p[1] < 0 for p in vw):
+                raise StudyError(f"{where}.volt_watt: percent of rated power must be >= 0")
+        return FlexibleQ("volt_var", volt_var=vv, curve="points", volt_watt=vw)
+    extra = sorted(set(value) - {"pf", "mode"})
+    if extra:
+        raise StudyError(f"{where} has unknown key(s) {', '.join(extra)}; allowed: mode, pf")
+    pf = value.get("pf")
+    if isinstance(pf, bool) or not isinstance(pf, (int, float)) or not 0 < pf <= 1:
+        raise StudyError(f"{where}.pf must be a power factor in (0, 1], got {pf!r}")
+    mode = value.get("mode", "absorb")
+    if mode not in FLEXIBLE_Q_MODES:
+        raise StudyError(f"{where}.mode must be one of {', '.join(FLEXIBLE_Q_MODES)}, got {mode!r}")
+    return FlexibleQ("pf", float(pf), mode == "absorb")
+
+
 def _table(path: Path, raw: dict[str, Any], name: str, required: bool = True) -> _Table:
     data = raw.get(name)
     if data is None:
@@ -285,7 +415,11 @@ def load_study(path: str | Path) -> Study:
     start_date, timezone = _calendar(st)
 
     nt = _table(path, raw, "network")
-    nt.unknown_keys({"master", "source_pu", "source_pu_table", "voltage_bases_kv"})
+    nt.unknown_keys({"master", "source_pu", "source_pu_table", "source_table", "voltage_bases_kv"})
+    if "source_pu_table" in nt.data and "source_table" in nt.data:
+        raise StudyError(f"{path}: [network] give source_table or source_pu_table (the same "
+                         f"setting), not both")
+    table_key = "source_table" if "source_table" in nt.data else "source_pu_table"
     bases = nt.data.get("voltage_bases_kv")
     if bases is not None and (not isinstance(bases, list) or not bases or not all(
             isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in bases)):
@@ -293,7 +427,7 @@ def load_study(path: str | Path) -> Study:
     network = NetworkSpec(
         master=nt.path_("master", required=True),
         source_pu=nt.number("source_pu", positive=True),
-        source_pu_table=nt.path_("source_pu_table"),
+        source_pu_table=nt.path_(table_key),
         voltage_bases_kv=tuple(float(b) for b in bases) if bases else None,
     )
     if network.source_pu is not None and not 0.5 <= network.source_pu <= 1.5:
@@ -319,7 +453,8 @@ def load_study(path: str | Path) -> Study:
 
     ct = _table(path, raw, "customers")
     ct.unknown_keys({"flexible", "fixed_der", "fixed", "der_kw", "fixed_pf", "export_max_kw",
-                     "import_max_kw", "export_weight", "import_weight"})
+                     "import_max_kw", "export_weight", "import_weight", "flexible_q", "flexible_kva"})
+    flexible_q = _flexible_q(ct)
     flexible = ct.names("flexible", required=True)
     if not flexible:
         raise StudyError(f"{ct.where('flexible')} must name at least one customer")
@@ -337,13 +472,28 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(f"{ct.where('fixed_pf')} must be in (0, 1], got {fixed_pf}")
 
     lt = _table(path, raw, "limits")
-    lt.unknown_keys({"v_min_v", "v_max_v", "line_max_pct", "transformer_max_pct"})
+    lt.unknown_keys({"v_min_v", "v_max_v", "line_max_pct", "transformer_max_pct", "vuf_max_pct",
+                     "mv_v_min_pu", "mv_v_max_pu"})
     limits = LimitSpec(
         v_min_v=lt.number("v_min_v", required=True, positive=True),
         v_max_v=lt.number("v_max_v", required=True, positive=True),
         line_max_pct=lt.number("line_max_pct", default=100.0, positive=True),
         transformer_max_pct=lt.number("transformer_max_pct", default=100.0, positive=True),
+        vuf_max_pct=lt.number("vuf_max_pct", positive=True),
+        mv_v_min_pu=lt.number("mv_v_min_pu", positive=True),
+        mv_v_max_pu=lt.number("mv_v_max_pu", positive=True),
     )
+    if limits.vuf_max_pct is not None and limits.vuf_max_pct > 100.0:
+        raise StudyError(f"{lt.where('vuf_max_pct')} = {limits.vuf_max_pct} is not a plausible "
+                         f"unbalance limit (percent, e.g. 2.0)")
+    for key in ("mv_v_min_pu", "mv_v_max_pu"):
+        v = getattr(limits, key)
+        if v is not None and not 0.5 <= v <= 1.5:
+            raise StudyError(f"{lt.where(key)} = {v} is not a plausible per-unit voltage (0.5–1.5)")
+    if (limits.mv_v_min_pu is not None and limits.mv_v_max_pu is not None
+            and limits.mv_v_min_pu >= limits.mv_v_max_pu):
+        raise StudyError(f"{path}: [limits] mv_v_min_pu ({limits.mv_v_min_pu}) must be below "
+                         f"mv_v_max_pu ({limits.mv_v_max_pu})")
     if limits.v_min_v >= limits.v_max_v:
         raise StudyError(f"{path}: [limits] v_min_v ({limits.v_min_v}) must be below "
                          f"v_max_v ({limits.v_max_v})")
@@ -384,6 +534,7 @@ def load_study(path: str | Path) -> Study:
                                       positive=False),
         export_weight={},
         import_weight={},
+        flexible_q=flexible_q,
     )
     # proportional-allocation weights default to the per-customer caps
     # (DER size for exports, import limit for imports)
@@ -391,7 +542,9 @@ def load_study(path: str | Path) -> Study:
                         export_weight=ct.per_customer("export_weight", flexible, None) or
                         dict(customers.export_max_kw),
                         import_weight=ct.per_customer("import_weight", flexible, None) or
-                        dict(customers.import_max_kw))
+                        dict(customers.import_max_kw),
+                        flexible_kva=ct.per_customer("flexible_kva", flexible, None) or
+                        {n: max(v, 1e-9) for n, v in customers.export_max_kw.items()})
     for d in DIRECTIONS:
         caps = getattr(customers, f"{d}_max_kw")
         cap = getattr(envelope, f"{d}_max_kw")

@@ -83,3 +83,28 @@ def compile_and_solve(master: Path):
     circuit = DSS.ActiveCircuit
     assert circuit.Solution.Converged, master
     return circuit
+
+
+def write_mvlv_network(folder: Path, *, mv_normamps: float = 200.0, name: str = "mvlv.dss") -> Path:
+    """A small MV-LV model: an 11 kV source, a 5 km MV feeder (lines mv1, mv2), an 11/0.416 kV
+    200 kVA distribution transformer ``dt`` and a two-span LV feeder with six single-phase
+    customers ``c1`` .. ``c6`` (two per phase, at lv1 and lv2); voltage bases 11 and 0.416 kV."""
+    loads = "\n".join(
+        f"New Load.c{i + 1} bus1={'lv1' if i < 3 else 'lv2'}.{i % 3 + 1} phases=1 kv=0.2402 "
+        f"kw=1 pf=0.95 model=1" for i in range(6))
+    text = f"""Clear
+New Circuit.mvlv basekv=11 pu=1.0 phases=3 bus1=sourcebus Isc3=3000 Isc1=2500
+New Linecode.mv nphases=3 r1=0.3 x1=0.35 r0=0.6 x0=1.2 units=km normamps={mv_normamps}
+New Linecode.lv nphases=3 r1=0.25 x1=0.08 r0=0.6 x0=0.3 units=km normamps=250
+New Line.mv1 bus1=sourcebus bus2=mv1 linecode=mv length=2 units=km
+New Line.mv2 bus1=mv1 bus2=mv2 linecode=mv length=3 units=km
+New Transformer.dt phases=3 windings=2 buses=[mv2, lv0] conns=[delta, wye] kvs=[11, 0.416] kvas=[200, 200] xhl=4 %r=1
+New Line.lv1 bus1=lv0 bus2=lv1 linecode=lv length=0.2 units=km
+New Line.lv2 bus1=lv1 bus2=lv2 linecode=lv length=0.2 units=km
+{loads}
+Set VoltageBases=[11, 0.416]
+CalcVoltageBases
+"""
+    path = folder / name
+    path.write_text(text)
+    return path

@@ -45,6 +45,23 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"envelope": {"import_max_kw": "fourteen"}}, r"\[envelope\] import_max_kw must be a number"),
     ({"profiles": {"assignment": "random"}}, r"\[profiles\] assignment must be one of"),
     ({"envelope": {"colour": "red"}}, r"\[envelope\] unknown key\(s\) colour"),
+    ({"customers": {"flexible_q": {"pf": 1.5}}}, r"\[customers\] flexible_q.pf must be a power "
+                                                r"factor in \(0, 1\], got 1.5"),
+    ({"customers": {"flexible_q": {"pf": 0.9, "mode": "sideways"}}},
+     r"flexible_q.mode must be one of absorb, inject, got 'sideways'"),
+    ({"customers": {"flexible_q": "as4777_z"}}, r"flexible_q must be \"zero\", 'as4777_a', "),
+    ({"customers": {"flexible_q": {"volt_var": [[240, 0], [230, 10]]}}},
+     r"flexible_q.volt_var: the voltages must increase"),
+    ({"customers": {"flexible_q": {"volt_var": [[240, 0]]}}}, r"at least two \[volts, percent\]"),
+    ({"customers": {"flexible_q": {"volt_watt": [[250, 100], [260, -20]]}}},
+     r"flexible_q.volt_watt: percent of rated power must be >= 0"),
+    ({"customers": {"flexible_kva": -1.0}}, r"\[customers\] flexible_kva must be > 0"),
+    ({"customers": {"flexible_q": {"pf": 0.9, "kva": 5}}}, r"flexible_q has unknown key\(s\) kva"),
+    ({"limits": {"vuf_max_pct": 0.0}}, r"\[limits\] vuf_max_pct must be > 0"),
+    ({"limits": {"vuf_max_pct": 150.0}}, r"\[limits\] vuf_max_pct = 150.0 is not a plausible"),
+    ({"limits": {"mv_v_max_pu": 11.0}}, r"\[limits\] mv_v_max_pu = 11.0 is not a plausible"),
+    ({"limits": {"mv_v_min_pu": 1.05, "mv_v_max_pu": 1.0}}, r"mv_v_min_pu \(1.05\) must be below"),
+    ({"limits": {"mv_v_min_pu": "low"}}, r"\[limits\] mv_v_min_pu must be a number"),
 ])
 def test_bad_study_fields_are_named(write_study, changes, message):
     with pytest.raises(StudyError, match=message):
@@ -100,3 +117,15 @@ def test_start_date_and_timezone_are_read_and_checked(write_study, tmp_path):
         load_study(write_study({"study": {"start_date": "2024-13-01"}}))
     with pytest.raises(StudyError, match=r"\[study\] timezone: .*not an IANA"):
         load_study(write_study({"study": {"timezone": "Melbourne"}}))
+
+
+def test_flexible_q_curves_by_name_or_points(write_study):
+    st = load_study(write_study({"customers": {"flexible_q": "as4777_b"}}))
+    fq = st.customers.flexible_q
+    assert fq.mode == "volt_var" and fq.curve == "as4777_b"
+    assert fq.volt_var == ((205.0, 30.0), (220.0, 0.0), (235.0, 0.0), (255.0, -40.0))
+    assert st.customers.flexible_kva["load_mg1_1"] == 10.0          # default: the export cap
+    pts = [[210, 40], [225, 0], [245, 0], [255, -50]]
+    st = load_study(write_study({"customers": {"flexible_q": {"volt_var": pts}, "flexible_kva": 6.0}}))
+    assert st.customers.flexible_q.volt_var == tuple((float(a), float(b)) for a, b in pts)
+    assert set(st.customers.flexible_kva.values()) == {6.0}

@@ -41,6 +41,9 @@ class DayCase:
         PV output as a fraction of rating, aligned with ``network.pv_customers``.
     source_pu : ndarray or None, shape (periods,)
         Source voltage per period (pu), or None to keep the network's.
+    sources : SourceSchedule or None
+        Magnitude and angle of named Vsources per period (``[network]
+        source_table`` in the per-source form), or None.
     profile_index : dict
         Household profile index drawn for each fixed customer.
     period_hours : float
@@ -70,6 +73,38 @@ class DayCase:
     start_date: datetime.date | None = None
     #: IANA time zone of the time stamps (None: UTC)
     timezone: str | None = None
+    #: per-source magnitudes and angles per period (the per-source form of the source table)
+    sources: "SourceSchedule | None" = None
+    #: flexible customers' reactive power per kW of |P| (kvar/kW, load sign: positive =
+    #: absorbed), from ``[customers] flexible_q`` (0: Q = 0)
+    flex_q_per_kw: float = 0.0
+    #: ``[customers] flexible_q`` mode: ``zero``, ``pf`` or ``volt_var``
+    flex_q_mode: str = "zero"
+    #: ``volt_var``: the curve, (V, % of rated VA) points (+ supplied, - absorbed)
+    flex_volt_var: tuple = ()
+    #: ``volt_var``: each flexible customer's inverter rating (kVA)
+    flex_kva: np.ndarray | None = None
+    #: volt-watt curve of exporting flexible customers, (V, % of rated power) points; () = none
+    flex_volt_watt: tuple = ()
+
+    def flex_q_kvar(self, p_flex_kw: np.ndarray) -> np.ndarray:
+        """The flexible customers' reactive power (kvar, load sign) at active power `p_flex_kw`
+        for the fixed modes (``zero``, ``pf``; volt-var is solved by the evaluator)."""
+        return self.flex_q_per_kw * np.abs(np.asarray(p_flex_kw, dtype=float))
+
+    def volt_var_kvar(self, v_flex_v: np.ndarray) -> np.ndarray:
+        """Volt-var reactive power (kvar, load sign: + absorbed) at the flexible customers'
+        voltages `v_flex_v` (V): the curve (held flat beyond its end points) times the rating."""
+        v_pts, pct = np.array(self.flex_volt_var, dtype=float).T
+        return -np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
+
+    def volt_watt_kw(self, v_flex_v: np.ndarray) -> np.ndarray:
+        """Largest export (kW, >= 0) the volt-watt curve allows at the flexible customers'
+        voltages `v_flex_v` (V); the rating where there is no curve."""
+        if not self.flex_volt_watt:
+            return np.full(len(v_flex_v), np.inf)
+        v_pts, pct = np.array(self.flex_volt_watt, dtype=float).T
+        return np.interp(np.asarray(v_flex_v, dtype=float), v_pts, pct) / 100.0 * self.flex_kva
 
     def __post_init__(self) -> None:
         if self.period_hours is None:
@@ -87,6 +122,16 @@ class DayCase:
 
         return period_starts(self.start_date, self.day, self.n_periods, self.period_hours,
                              self.timezone)
+
+
+def flexible_q_fields(study: Study, flex: list[str]) -> dict:
+    """The DayCase fields of ``[customers] flexible_q`` / ``flexible_kva``."""
+    fq = study.customers.flexible_q
+    kva = study.customers.flexible_kva
+    return dict(flex_q_per_kw=fq.q_per_kw(), flex_q_mode=fq.mode, flex_volt_var=fq.volt_var,
+                flex_volt_watt=fq.volt_watt,
+                flex_kva=np.array([kva.get(n, study.envelope.export_max_kw) for n in flex],
+                                  dtype=float))
 
 
 def check_customers(study: Study, net: DssNetwork) -> tuple[list[str], list[str]]:
@@ -152,6 +197,166 @@ def read_profile_data(study: Study, net: DssNetwork | None = None):
     return ProfileData(read_load_profiles(p.load), read_pv_profile(p.pv), p.load, p.pv)
 
 
+@dataclass(frozen=True)
+class SourceSchedule:
+    """Magnitude and angle of some of the network's Vsources, per period.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Vsource names (lowercase).
+    idx : ndarray of int
+        Their 0-based positions in ``DssNetwork.vsource_names``.
+    pu : ndarray, shape (periods, sources)
+        Magnitude, per unit of each source's ``basekv``.
+    angle_deg : ndarray, shape (periods, sources)
+        Angle (degrees).
+    """
+
+    names: tuple[str, ...]
+    idx: np.ndarray
+    pu: np.ndarray
+    angle_deg: np.ndarray
+
+
+#: plausible per-unit source magnitudes (exclusive bounds)
+SOURCE_PU_RANGE = (0.5, 1.5)
+
+
+def _shown(value) -> str:
+    """A CSV cell as given: strings quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _numeric(df, col: str, path: Path) -> np.ndarray:
+    import pandas as pd
+
+    v = pd.to_numeric(df[col], errors="coerce")
+    bad = v.isna() | ~np.isfinite(v.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        i = bad.to_numpy().nonzero()[0][0]
+        raise StudyError(f"{path}: row {int(df.index[i]) + 2}: {col} must be a finite number, "
+                         f"got {_shown(df[col].iloc[i])}")
+    return v.to_numpy(dtype=float)
+
+
+def read_source_schedule(path: Path, n_periods: int, day: int, net: DssNetwork) -> SourceSchedule:
+    """The per-source form of a source table: columns ``period, source, pu | volts, angle_deg``
+    (and optionally ``day``), one row per Vsource per period.
+
+    ``volts`` is the magnitude in volts in the terms of the source's ``basekv``
+    (line-to-line for a three-phase Vsource, across its terminals for a
+    single-phase one): ``pu = volts / (1000 basekv)``.  Sources of the network
+    the table does not name keep their own values.  Row numbers in errors are
+    CSV lines (the header is line 1).
+
+    Raises
+    ------
+    StudyError
+        Naming the file and the row or field: a missing column, a value that is
+        not a number, an unknown Vsource, a period outside the day, a row given
+        twice, a period missing for a source, an implausible magnitude.
+    """
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in ("period", "source", "angle_deg") if c not in df]
+    if missing or ("pu" in df) == ("volts" in df):
+        raise StudyError(f"{path}: a per-source table needs columns period, source, pu or volts "
+                         f"(one of them), angle_deg [, day]; it has {', '.join(df.columns)}")
+    if "day" in df:
+        days = _numeric(df, "day", path)
+        df = df[days == day]
+        if df.empty:
+            raise StudyError(f"{path}: no rows for day {day}")
+    period = _numeric(df, "period", path)
+    bad = (period != np.round(period)) | (period < 0) | (period >= n_periods)
+    if bad.any():
+        i = bad.nonzero()[0][0]
+        raise StudyError(f"{path}: row {int(df.index[i]) + 2}: period "
+                         f"{_shown(df['period'].iloc[i])} is not one of the day's periods "
+                         f"0..{n_periods - 1}")
+    names = df["source"].astype(str).str.strip().str.lower().to_numpy()
+    known = {n: i for i, n in enumerate(net.vsource_names)}
+    unknown = [(r, n) for r, n in zip(df.index, names) if n not in known]
+    if unknown:
+        r, n = unknown[0]
+        raise StudyError(f"{path}: row {int(r) + 2}: source {n!r} is not a Vsource of "
+                         f"{net.master.name} (its Vsources: {', '.join(net.vsource_names)})")
+    angle = _numeric(df, "angle_deg", path)
+    if np.any(np.abs(angle) > 360):
+        i = (np.abs(angle) > 360).nonzero()[0][0]
+        raise StudyError(f"{path}: row {int(df.index[i]) + 2}: angle_deg {angle[i]} is outside "
+                         f"-360..360 degrees")
+    base_kv = net.vsource_base_kv()
+    if "pu" in df:
+        pu, field = _numeric(df, "pu", path), "pu"
+    else:
+        volts = _numeric(df, "volts", path)
+        pu = volts / (1000.0 * base_kv[[known[n] for n in names]])
+        field = "volts"
+    lo, hi = SOURCE_PU_RANGE
+    bad = ~((pu > lo) & (pu < hi))
+    if bad.any():
+        i = bad.nonzero()[0][0]
+        n = names[i]
+        raise StudyError(f"{path}: row {int(df.index[i]) + 2}: {field} "
+                         f"{_shown(df[field].iloc[i])} for {n} is {pu[i]:.3g} pu of its basekv "
+                         f"{base_kv[known[n]]:g} kV, not a plausible source voltage "
+                         f"({lo}–{hi} pu)")
+    order = list(dict.fromkeys(names))
+    col = {n: j for j, n in enumerate(order)}
+    out_pu = np.full((n_periods, len(order)), np.nan)
+    out_angle = np.full((n_periods, len(order)), np.nan)
+    seen: dict[tuple[int, str], int] = {}
+    for r, t, n, m, a in zip(df.index, period.astype(int), names, pu, angle):
+        if (t, n) in seen:
+            raise StudyError(f"{path}: rows {seen[(t, n)] + 2} and {int(r) + 2} both give source "
+                             f"{n} in period {t}")
+        seen[(t, n)] = int(r)
+        out_pu[t, col[n]], out_angle[t, col[n]] = m, a
+    for n, j in col.items():
+        gaps = np.isnan(out_pu[:, j]).nonzero()[0]
+        if len(gaps):
+            raise StudyError(f"{path}: source {n} has no row for day {day} period(s) "
+                             f"{[int(g) for g in gaps[:5]]}{' ...' if len(gaps) > 5 else ''} "
+                             f"(one row per source per period)")
+    for a in (out_pu, out_angle):
+        a.setflags(write=False)
+    return SourceSchedule(tuple(order), np.array([known[n] for n in order], dtype=int), out_pu,
+                          out_angle)
+
+
+def is_per_source_table(path: Path) -> bool:
+    """True if the CSV at `path` is the per-source form (a ``source`` column)."""
+    import pandas as pd
+
+    cols = [str(c).strip().lower() for c in pd.read_csv(path, nrows=0).columns]
+    return "source" in cols
+
+
+def source_inputs(study: Study, net: DssNetwork, n_periods: int,
+                  day: int) -> tuple[np.ndarray | None, SourceSchedule | None]:
+    """The day's source voltages: ``(source_pu, sources)`` from ``[network] source_pu`` or the
+    source table (either form; see :func:`read_source_table`, :func:`read_source_schedule`)."""
+    path = study.network.source_pu_table
+    if path is not None:
+        if not Path(path).is_file():
+            raise StudyError(f"{path}: [network] source_pu_table must be a CSV file"
+                             f"{' (this is a folder)' if Path(path).is_dir() else ' (not found)'}")
+        try:
+            per_source = is_per_source_table(path)
+        except Exception as exc:  # pandas' parser errors
+            raise StudyError(f"{path}: not a readable CSV source table: {exc}") from exc
+        if per_source:
+            return None, read_source_schedule(path, n_periods, day, net)
+        return read_source_table(path, n_periods, day), None
+    if study.network.source_pu is not None:
+        return np.full(n_periods, study.network.source_pu), None
+    return None, None
+
+
 def read_source_table(path: Path, n_periods: int, day: int) -> np.ndarray:
     """Source voltage per period (pu) from a CSV with columns ``period, source_pu`` (and
     optionally ``day``)."""
@@ -186,7 +391,9 @@ def _read_source_csv(path: Path):
         raise StudyError(f"{path}: cannot read the source voltage table: {exc}") from exc
     df.columns = [str(c).strip().lower() for c in df.columns]
     if "period" not in df or "source_pu" not in df:
-        raise StudyError(f"{path}: source voltage table needs columns period, source_pu")
+        raise StudyError(f"{path}: source voltage table needs columns period, source_pu "
+                         f"(one pu value per period) or period, source, pu | volts, angle_deg "
+                         f"(one row per Vsource per period)")
     for col in [c for c in ("day", "period", "source_pu") if c in df]:
         num = pd.to_numeric(df[col], errors="coerce")
         if num.isna().any():
@@ -230,15 +437,12 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
     q = reactive_kvar(p, study.customers.fixed_pf)
     pv_frac = np.stack([data.pv[day, :] for _ in net.pv_customers], axis=1) if net.pv_customers \
         else np.zeros((n_periods, 0))
-    src = None
-    if study.network.source_pu_table is not None:
-        src = read_source_table(study.network.source_pu_table, n_periods, day)
-    elif study.network.source_pu is not None:
-        src = np.full(n_periods, study.network.source_pu)
+    src, sources = source_inputs(study, net, n_periods, day)
     return _with_calendar(DayCase(day=day, times=period_labels(n_periods), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=net.load_index(fixed),
                    p_fixed_kw=p, q_fixed_kvar=q, pv_fraction=pv_frac, source_pu=src,
-                   profile_index=assign, period_hours=data.period_hours), study)
+                   profile_index=assign, period_hours=data.period_hours, sources=sources,
+                   **flexible_q_fields(study, flex)), study)
 
 
 def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
@@ -283,16 +487,13 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
     rows = slice(day * n, (day + 1) * n)
     fixed_idx = net.load_index(fixed)
     p, q = prof.load_power(rows, fixed_idx)
-    src = None
-    if study.network.source_pu_table is not None:
-        src = read_source_table(study.network.source_pu_table, n, day)
-    elif study.network.source_pu is not None:
-        src = np.full(n, study.network.source_pu)
+    src, sources = source_inputs(study, net, n, day)
     return DayCase(day=day, times=period_labels(n, prof.period_hours), flex_names=flex,
                    flex_idx=net.load_index(flex), fixed_idx=fixed_idx, p_fixed_kw=p,
                    q_fixed_kvar=q, pv_fraction=np.zeros((n, 0)), source_pu=src,
                    period_hours=prof.period_hours, pv_system_idx=prof.pv_idx,
-                   pv_irradiance=prof.irradiance(rows))
+                   pv_irradiance=prof.irradiance(rows), sources=sources,
+                   **flexible_q_fields(study, flex))
 
 
 def _with_calendar(case: DayCase, study: Study) -> DayCase:

@@ -7,11 +7,14 @@ counting them.  Every method (search or optimisation) verifies through it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from oe_opt.inputs.case import DayCase
-from oe_opt.errors import PowerFlowError
+from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, evaluate_limits
+from oe_opt.network.base import mv_elements
 from oe_opt.network.opendss import DssNetwork, NetworkState
 from oe_opt.study import LimitSpec
 
@@ -27,6 +30,34 @@ def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
     if direction == "import":
         return oe
     raise ValueError(f"direction must be 'export' or 'import', got {direction!r}")
+
+
+#: volt-var iteration: stop when no flexible customer's Q changes by more than this (kvar)
+VOLT_VAR_TOL_KVAR = 1e-7
+#: most power flows of one volt-var iteration
+VOLT_VAR_MAX_ITER = 60
+
+
+def check_optional_limits(net: DssNetwork, limits: LimitSpec) -> None:
+    """Refuse optional limits the network cannot have: MV voltage limits on a network without
+    MV buses (or without kV bases), an unbalance limit without three-phase buses.
+
+    Raises
+    ------
+    NetworkError
+        Naming the network and the ``[limits]`` field.
+    """
+    if limits.checks_mv_voltage:
+        key = "mv_v_max_pu" if limits.mv_v_max_pu is not None else "mv_v_min_pu"
+        if not net.has_voltage_bases():
+            raise NetworkError(f"{net.master}: [limits] {key} needs kV bases to tell MV buses "
+                               f"(Set VoltageBases in the network or [network] voltage_bases_kv)")
+        if not net.mv_node_names:
+            raise NetworkError(f"{net.master}: [limits] {key} is set but the network has no MV "
+                               f"bus (line-to-line kV base above 1 kV)")
+    if limits.checks_vuf and not net.three_phase_buses:
+        raise NetworkError(f"{net.master}: [limits] vuf_max_pct is set but the network has no "
+                           f"three-phase bus")
 
 
 class PowerFlowEvaluator:
@@ -45,25 +76,54 @@ class PowerFlowEvaluator:
         self.period: int | None = None
         self.n_powerflows = 0
         self.last_state: NetworkState | None = None
+        #: read the MV node voltages / bus unbalance with every power flow (optional limits on)
+        self.read_mv = limits.checks_mv_voltage
+        self.read_vuf = limits.checks_vuf
+        check_optional_limits(net, limits)
+        self._volt_var = getattr(case, "flex_q_mode", "zero") == "volt_var"
+        self.last_q_kvar = np.zeros(self.n_flex)
+        #: flexible customers' active power (kW, load sign) of the last power flow: the asked one,
+        #: or less export where their volt-watt response curtails it
+        self.last_p_kw = np.zeros(self.n_flex)
+        if self._volt_var:
+            # each flexible customer's monitored nodes (its voltage: the mean over them)
+            pos = {}
+            for k, name in enumerate(net.voltage_labels):
+                pos.setdefault(name, []).append(k)
+            names = [net.load_names[i] for i in case.flex_idx]
+            rows = [pos[n] for n in names]
+            self._flex_v = np.zeros((self.n_flex, len(net.voltage_labels)))
+            for j, r in enumerate(rows):
+                self._flex_v[j, r] = 1.0 / len(r)
+        self._names = dict(mv_node_names=net.mv_node_names if self.read_mv else [],
+                           vuf_buses=net.three_phase_buses if self.read_vuf else [],
+                           mv_elements=mv_elements(net))
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
-        systems) and source voltage; reset the counter."""
+        systems) and source voltages (one value, or magnitude and angle per Vsource);
+        reset the counter."""
         c = self.case
         self.net.set_loads(c.fixed_idx, c.p_fixed_kw[t], c.q_fixed_kvar[t])
         if len(self.net.pv_customers):
             self.net.set_pv_output(c.pv_fraction[t])
         if c.source_pu is not None:
             self.net.set_source_pu(c.source_pu[t])
+        if getattr(c, "sources", None) is not None:
+            self.net.set_sources(c.sources.idx, c.sources.pu[t], c.sources.angle_deg[t])
         if getattr(c, "pv_irradiance", None) is not None and c.pv_irradiance.shape[1]:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
         self.period = t
         self.n_powerflows = 0
+        # the volt-var iteration starts each period from Q = 0 (a period's results do not
+        # depend on the periods solved before it)
+        self.last_q_kvar = np.zeros(self.n_flex)
 
     def apply(self, p_flex_kw: np.ndarray | float) -> None:
-        """Set the flexible customers' active power (kW, load sign), reactive power 0."""
+        """Set the flexible customers' active power (kW, load sign) and their reactive power
+        (``DayCase.flex_q_kvar``: 0, or a fixed power factor's)."""
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
-        self.net.set_loads(self.case.flex_idx, p, np.zeros(self.n_flex))
+        self.net.set_loads(self.case.flex_idx, p, self.case.flex_q_kvar(p))
 
     def solve(self, p_flex_kw: np.ndarray | float) -> NetworkState:
         """Apply `p_flex_kw`, run one power flow and return the state.
@@ -73,11 +133,54 @@ class PowerFlowEvaluator:
         PowerFlowError
             If the power flow does not converge.
         """
-        self.apply(p_flex_kw)
-        self.n_powerflows += 1
-        self.net.solve()
-        self.last_state = self.net.read_state()
+        if self._volt_var:
+            self._solve_volt_var(np.broadcast_to(np.asarray(p_flex_kw, dtype=float),
+                                                 (self.n_flex,)))
+        else:
+            self.apply(p_flex_kw)
+            self.last_p_kw = np.broadcast_to(np.asarray(p_flex_kw, dtype=float),
+                                             (self.n_flex,)).copy()
+            self.last_q_kvar = self.case.flex_q_kvar(
+                np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,)))
+            self.n_powerflows += 1
+            self.net.solve()
+        self.last_state = (self.net.read_state(mv=self.read_mv, vuf=self.read_vuf)
+                           if self.read_mv or self.read_vuf else self.net.read_state())
         return self.last_state
+
+    def _solve_volt_var(self, p: np.ndarray) -> None:
+        """Power flows until the flexible customers' Q is on their volt-var curve at the
+        voltages it gives (a fixed-point iteration from the last Q of the period; damped when it grows);
+        every power flow counts."""
+        q = self.last_q_kvar.copy()
+        export = p < 0
+        volt_watt = bool(self.case.flex_volt_watt) and export.any()
+        p_set = p.copy()
+        alpha, last = 1.0, np.inf
+        for _ in range(VOLT_VAR_MAX_ITER * (4 if volt_watt else 1)):
+            self.net.set_loads(self.case.flex_idx, p_set, q)
+            self.n_powerflows += 1
+            self.net.solve()
+            v = self._flex_v @ self.net.node_vmag_v()[self.net.voltage_node_idx]
+            step = self.case.volt_var_kvar(v) - q
+            step_p = np.zeros_like(p)
+            if volt_watt:
+                # exports at most the volt-watt curve's power at the customer's voltage
+                allowed = np.where(export, -np.minimum(-p, self.case.volt_watt_kw(v)), p)
+                step_p = allowed - p_set
+            change = float(max(np.abs(step).max(initial=0.0), np.abs(step_p).max(initial=0.0)))
+            if change <= VOLT_VAR_TOL_KVAR:
+                self.last_q_kvar, self.last_p_kw = q, p_set
+                return
+            if change > last:
+                alpha = max(alpha / 2, 1 / 16)
+            last = change
+            q = q + alpha * step
+            p_set = p_set + alpha * step_p
+        self.last_q_kvar, self.last_p_kw = q, p_set
+        raise PowerFlowError(f"day {self.case.day} period {self.period}: the flexible customers' "
+                             f"volt-var response did not settle in {VOLT_VAR_MAX_ITER} power flows "
+                             f"(last change {change:.2g} kvar)")
 
     def check(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
         """One power flow at `p_flex_kw` (kW, load sign) checked against the limits.
@@ -96,8 +199,9 @@ class PowerFlowEvaluator:
                                      f"({self.case.times[self.period]}): {exc}") from exc
             self.last_state = None
             return NOT_CONVERGED
-        return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
-                               self.net.transformer_names)
+        c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
+                            self.net.transformer_names, **self._names)
+        return replace(c, flex_q_kvar=self.last_q_kvar.copy(), flex_p_kw=self.last_p_kw.copy())
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""

@@ -206,6 +206,10 @@ def to_reduce(margins: dict[str, np.ndarray] | None, oe_kw: np.ndarray, directio
     other = "v_min" if direction == "export" else "v_max"
     if (margins[other] < 0).any():
         return everyone
+    # the optional limits (MV voltages, unbalance): no rule of its own, everyone reduces
+    if any((m < 0).any() for kind, m in margins.items()
+           if kind not in ("v_max", "v_min", "line", "transformer")):
+        return everyone
     if not (margins[relevant] < 0).any():
         return np.zeros_like(live)
     if voltage_rule == "violated":

@@ -19,6 +19,7 @@ import numpy as np
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import SearchResult
 from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW, Linearise, verify_and_tighten
@@ -26,6 +27,7 @@ from oe_opt.model.allocations import get_allocation
 from oe_opt.model.limits import limit_rows
 from oe_opt.model.lp import EnvelopeLP
 from oe_opt.model.sensitivity import SensitivityModel
+from oe_opt.network.base import mv_elements
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.problem import EnvelopeProblem
 
@@ -70,6 +72,11 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         :class:`EnvelopeLP` backend.
     """
     n_flex = len(case.flex_idx)
+    if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
+        # the analytic model moves P only; with [customers] flexible_q the flexible customers'
+        # Q follows P (fixed pf) or their voltage (volt-var), which the perturbation runs (full
+        # power flows, with the evaluator's volt-var iteration) contain
+        sensitivity = "fd"
     if sensitivity == "auto":
         try:
             sens = sensitivity_model(net, case.flex_idx, analytic=True)
@@ -79,7 +86,9 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
             sensitivity = "fd"
     else:
         sens = sensitivity_model(net, case.flex_idx, analytic=sensitivity == "analytic")
-    rows = limit_rows(sens.layout, problem.limits)
+    # the optional MV-voltage / unbalance limits: rows on quantities appended to the layout
+    extra = ExtraQuantities(net, problem.limits)
+    rows = limit_rows(extra.layout(sens.layout), problem.limits, mv_elements(net))
     if per_customer:
         e = np.eye(n_flex)
     else:
@@ -89,7 +98,7 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     nvar = e.shape[1]
     lp = _shared(net, ("lp", nvar, rows.n, backend),
                  lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
-    lin = Linearise(sens, e, sensitivity)
+    lin = ExtraLinearise(sens, e, sensitivity, extra) if extra.n else Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
         if not per_customer:

@@ -103,11 +103,19 @@ def bisect_search(check: Check, cap_kw: float, tol_kw: float = 0.001) -> SearchR
 
 
 # ------------------------------------------------------------ registered methods
+def _counted(res: SearchResult, ev: PowerFlowEvaluator, n0: int) -> SearchResult:
+    """`res` with ``n_powerflows`` = the evaluator's power flows since `n0` (one per check, or
+    more when a check iterates, e.g. the flexible customers' volt-var response)."""
+    res.n_powerflows = max(res.n_powerflows, ev.n_powerflows - n0)
+    return res
+
+
 @register("step")
 def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return step_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
-                           problem.step_kw)
+        n0 = ev.n_powerflows
+        return _counted(step_search(lambda x: ev.check_direction(direction, x),
+                                    problem.cap_kw(direction), problem.step_kw), ev, n0)
 
     return solve
 
@@ -115,7 +123,8 @@ def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
 @register("bisect")
 def _bisect(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return bisect_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
-                             problem.tolerance_kw)
+        n0 = ev.n_powerflows
+        return _counted(bisect_search(lambda x: ev.check_direction(direction, x),
+                                      problem.cap_kw(direction), problem.tolerance_kw), ev, n0)
 
     return solve

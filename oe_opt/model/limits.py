@@ -7,7 +7,20 @@ Margins are in percent so that different constraints compare:
 
 * voltage upper limit: ``(v_max - v) / v_max * 100``;
 * voltage lower limit: ``(v - v_min) / v_min * 100``;
-* line and transformer: ``limit_pct - loading_pct`` (percentage points of rating).
+* line and transformer: ``limit_pct - loading_pct`` (percentage points of rating);
+* MV voltage limits (``mv_v_max``/``mv_v_min``, pu): as the customer voltages,
+  in % of the limit;
+* voltage unbalance (``vuf``): ``(vuf_max - vuf) / vuf_max * 100`` (% of the limit).
+
+Optional limits (``vuf_max_pct``, ``mv_v_min_pu``, ``mv_v_max_pu``) are off
+when their :class:`~oe_opt.study.LimitSpec` field is None: no margins, no LP rows.
+
+Labels say whether an element is MV or LV: customer voltages are
+``v_max``/``v_min`` (LV customers), MV node voltages ``mv_v_max:<bus.node>`` /
+``mv_v_min:<bus.node>``; lines and transformers of the MV network (a line whose
+bus has a line-to-line kV base above 1 kV; a transformer with every winding
+above 1 kV) are ``mv_line:<name>`` / ``mv_transformer:<name>``, those of the LV
+network (and distribution transformers) stay ``line:<name>`` / ``transformer:<name>``.
 
 Transformer check: the per-phase current of every winding against the
 winding's rated current kVA/(sqrt(3)·kV) — 667 A on the 433 V side of the
@@ -42,7 +55,8 @@ class LimitCheck:
         Every limit holds.
     binding : str
         The constraint with the smallest margin, as ``kind:element`` with kind
-        one of ``v_max``, ``v_min``, ``line``, ``transformer`` (or
+        one of ``v_max``, ``v_min``, ``line``, ``transformer``, ``mv_v_max``,
+        ``mv_v_min``, ``mv_line``, ``mv_transformer``, ``vuf`` (or
         ``power_flow:not_converged``).
     margin_pct : float
         Margin of that constraint, percent (negative when violated).
@@ -66,6 +80,11 @@ class LimitCheck:
     transformer_loading_pct: float
     converged: bool = True
     voltage_v: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: flexible customers' reactive power (kvar, load sign) in the checked state, if known
+    flex_q_kvar: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: flexible customers' active power (kW, load sign) in the checked state, if known (less
+    #: export than asked where a volt-watt response curtails it)
+    flex_p_kw: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 NOT_CONVERGED = LimitCheck(False, "power_flow:not_converged", -np.inf, np.nan, np.nan, np.nan,
@@ -98,11 +117,22 @@ class LimitKind:
 
     @property
     def thermal(self) -> bool:
-        return self.quantity != "voltage"
+        return self.quantity in ("line", "transformer")
+
+    def active(self, limits: LimitSpec) -> bool:
+        """True if `limits` sets this limit (optional limits are None when off)."""
+        return getattr(limits, self.setting) is not None
 
     def limit(self, limits: LimitSpec) -> float:
-        """The limit (V, or % of rating) in `limits`."""
+        """The limit (V, pu, % of rating or % unbalance) in `limits`."""
         return float(getattr(limits, self.setting))
+
+    def label(self, element: str, mv_elements: dict[str, frozenset[str]] | None = None) -> str:
+        """``kind:element``; lines and transformers listed in ``mv_elements[quantity]`` get
+        the kind ``mv_line`` / ``mv_transformer``."""
+        if mv_elements and self.thermal and element in mv_elements.get(self.quantity, ()):
+            return limit_label(f"mv_{self.name}", element)
+        return limit_label(self.name, element)
 
     def margin_pct(self, value: np.ndarray, limits: LimitSpec) -> np.ndarray:
         """Margin (%) of observed values: V for voltages (margin in % of the limit), % of
@@ -123,7 +153,14 @@ class LimitKind:
 LIMIT_KINDS = (LimitKind("v_max", "voltage", 1.0, "v_max_v"),
                LimitKind("v_min", "voltage", -1.0, "v_min_v"),
                LimitKind("line", "line", 1.0, "line_max_pct"),
-               LimitKind("transformer", "transformer", 1.0, "transformer_max_pct"))
+               LimitKind("transformer", "transformer", 1.0, "transformer_max_pct"),
+               LimitKind("mv_v_max", "mv_voltage", 1.0, "mv_v_max_pu"),
+               LimitKind("mv_v_min", "mv_voltage", -1.0, "mv_v_min_pu"),
+               LimitKind("vuf", "vuf", 1.0, "vuf_max_pct"))
+
+#: quantities that are not in the sensitivity model's layout (their LP rows come from
+#: :mod:`oe_opt.methods.extra_rows`)
+EXTRA_QUANTITIES = ("mv_voltage", "vuf")
 
 
 def limit_label(kind: str, element: str) -> str:
@@ -133,7 +170,8 @@ def limit_label(kind: str, element: str) -> str:
 
 def _observed(state: NetworkState, quantity: str) -> np.ndarray:
     return {"voltage": state.voltage_v, "line": state.line_loading_pct,
-            "transformer": state.transformer_loading_pct}[quantity]
+            "transformer": state.transformer_loading_pct, "mv_voltage": state.mv_voltage_pu,
+            "vuf": state.vuf_pct}[quantity]
 
 
 def margins_pct(state: NetworkState, limits: LimitSpec) -> dict[str, np.ndarray]:
@@ -143,13 +181,18 @@ def margins_pct(state: NetworkState, limits: LimitSpec) -> dict[str, np.ndarray]
     -------
     dict
         ``v_max``, ``v_min`` (per monitored customer node), ``line`` (per
-        line), ``transformer`` (per transformer); negative entries are violations.
+        line), ``transformer`` (per transformer), ``mv_v_max``, ``mv_v_min``
+        (per MV node) and ``vuf`` (per three-phase bus); negative entries are
+        violations.  Limits that are off give empty arrays.
     """
-    return {k.name: k.margin_pct(_observed(state, k.quantity), limits) for k in LIMIT_KINDS}
+    return {k.name: (k.margin_pct(_observed(state, k.quantity), limits) if k.active(limits)
+                     else np.zeros(0)) for k in LIMIT_KINDS}
 
 
 def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list[str],
-                    line_names: list[str], transformer_names: list[str]) -> LimitCheck:
+                    line_names: list[str], transformer_names: list[str], *,
+                    mv_node_names: list[str] = (), vuf_buses: list[str] = (),
+                    mv_elements: dict[str, frozenset[str]] | None = None) -> LimitCheck:
     """Check a solved state against voltage and thermal limits.
 
     Parameters
@@ -157,24 +200,38 @@ def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list
     state : NetworkState
         Monitored quantities of a solved power flow.
     limits : LimitSpec
-        Voltage limits (V) and thermal limits (%).
+        Voltage limits (V), thermal limits (%) and the optional MV voltage
+        (pu) and unbalance (%) limits.
     voltage_labels, line_names, transformer_names : list of str
         Element names aligned with the state's arrays.
+    mv_node_names, vuf_buses : list of str
+        Names aligned with ``state.mv_voltage_pu`` and ``state.vuf_pct`` (needed
+        when those limits are on).
+    mv_elements : dict, optional
+        MV line and transformer names (``{"line": ..., "transformer": ...}``),
+        labelled ``mv_line`` / ``mv_transformer``.
 
     Returns
     -------
     LimitCheck
     """
     margins = margins_pct(state, limits)
-    names = {"voltage": voltage_labels, "line": line_names, "transformer": transformer_names}
-    labels = {k.name: names[k.quantity] for k in LIMIT_KINDS}
+    names = {"voltage": voltage_labels, "line": line_names, "transformer": transformer_names,
+             "mv_voltage": list(mv_node_names), "vuf": list(vuf_buses)}
+    kinds = {k.name: k for k in LIMIT_KINDS}
+    for k in LIMIT_KINDS:
+        if len(margins[k.name]) != (len(names[k.quantity]) if k.active(limits) else 0):
+            raise ValueError(f"limit {k.name}: {len(margins[k.name])} readings for "
+                             f"{len(names[k.quantity])} elements (read the state with "
+                             f"mv=/vuf= for the optional limits)")
     best_kind, best_i, best = "", -1, np.inf
     for kind, m in margins.items():
         if len(m):
             i = int(np.argmin(m))
             if m[i] < best:
                 best_kind, best_i, best = kind, i, float(m[i])
-    binding = limit_label(best_kind, labels[best_kind][best_i]) if best_kind else "none"
+    binding = (kinds[best_kind].label(names[kinds[best_kind].quantity][best_i], mv_elements)
+               if best_kind else "none")
     v = state.voltage_v
     return LimitCheck(
         ok=bool(best >= 0.0),
@@ -204,7 +261,7 @@ class LimitRows:
         ``sign * limit`` (V or A).
     labels : list of str
         ``kind:element`` as in :class:`~oe_opt.model.limits.LimitCheck` (``v_max``,
-        ``v_min``, ``line``, ``transformer``).
+        ``v_min``, ``line``, ``transformer``, ``mv_...``, ``vuf``).
     """
 
     q: np.ndarray
@@ -217,21 +274,27 @@ class LimitRows:
         return len(self.q)
 
 
-def limit_rows(layout: QuantityLayout, limits: LimitSpec) -> LimitRows:
+def limit_rows(layout: QuantityLayout, limits: LimitSpec,
+               mv_elements: dict[str, frozenset[str]] | None = None) -> LimitRows:
     """The limits of :data:`LIMIT_KINDS` as rows on the quantity vector.
 
     Every voltage gets an upper (``v_max_v``) and a lower (``v_min_v``) row;
     every line and transformer phase current an upper row at
     ``line_max_pct`` / ``transformer_max_pct`` of its rated current (the
-    loading is the largest phase current, as in :func:`margins_pct`).
+    loading is the largest phase current, as in :func:`margins_pct`); with the
+    optional limits on, every MV node voltage (``mv_voltage`` entries, pu) and
+    every three-phase bus's unbalance (``vuf`` entries, %) a row.  Labels as
+    :func:`evaluate_limits` (`mv_elements`: MV lines and transformers).
     """
     q, sign, bound, labels = [], [], [], []
     for k in LIMIT_KINDS:
+        if not k.active(limits):
+            continue
         idx = np.nonzero(layout.kind == k.quantity)[0]
         q.append(idx)
         sign.append(np.full(len(idx), k.sense))
         bound.append(k.bound(limits, layout.rating_a[idx]))
-        labels += [limit_label(k.name, layout.element[i]) for i in idx]
+        labels += [k.label(layout.element[i], mv_elements) for i in idx]
     return LimitRows(np.concatenate(q), np.concatenate(sign), np.concatenate(bound), labels)
 
 

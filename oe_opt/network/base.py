@@ -28,7 +28,7 @@ callers that fall back on a :class:`~oe_opt.errors.NetworkError` keep doing so).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
@@ -64,6 +64,12 @@ class NetworkState:
     voltage_v: np.ndarray
     line_loading_pct: np.ndarray
     transformer_loading_pct: np.ndarray
+    #: voltage magnitude (pu of the bus's kV base) of every MV node
+    #: (``DssNetwork.mv_node_names``); empty unless read with ``mv=True``
+    mv_voltage_pu: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: voltage unbalance factor |V2|/|V1| (%) of every three-phase bus
+    #: (``DssNetwork.three_phase_buses``); empty unless read with ``vuf=True``
+    vuf_pct: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -198,3 +204,11 @@ class NetworkEngine(Protocol):
 
     def time_series(self) -> "NetworkProfiles | None":
         """The network's loadshapes as compiled, or None if the engine has none."""
+
+
+def mv_elements(net) -> dict[str, frozenset[str]]:
+    """The engine's MV lines and transformers (labelled ``mv_line:`` / ``mv_transformer:``), by
+    kind; none for an engine that does not tell them apart (its optional ``mv_line_names`` and
+    ``mv_transformer_names``)."""
+    return {"line": frozenset(getattr(net, "mv_line_names", ())),
+            "transformer": frozenset(getattr(net, "mv_transformer_names", ()))}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,33 @@ INVCONTROL_TOLERANCES = {"VoltageChangeTolerance": 1e-10, "VarChangeTolerance": 
                          "ActivePChangeTolerance": 1e-8}
 #: the least control iterations per power flow allowed with tightened InvControls
 MIN_CONTROL_ITERATIONS = 1000
+#: a bus (node) is MV when its line-to-line kV base exceeds this (kV)
+MV_KV_MIN = 1.0
+
+#: the sequence operator a = 1∠120°
+_A = complex(-0.5, math.sqrt(3) / 2)
+
+
+def vuf_pct(v_abc: np.ndarray) -> np.ndarray:
+    """Voltage unbalance factor |V2| / |V1| (%) of phase voltages.
+
+    Parameters
+    ----------
+    v_abc : ndarray of complex, shape (n, 3)
+        Phase-to-ground voltages (V) of phases a, b, c (nodes 1, 2, 3) of each bus.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        ``|V2| / |V1| * 100`` with ``V1 = (Va + a Vb + a² Vc) / 3`` and
+        ``V2 = (Va + a² Vb + a Vc) / 3`` (``a = 1∠120°``; OpenDSS's definition,
+        ``Bus.SeqVoltages``).
+    """
+    v = np.asarray(v_abc, dtype=complex).reshape(-1, 3)
+    v1 = v[:, 0] + _A * v[:, 1] + _A ** 2 * v[:, 2]
+    v2 = v[:, 0] + _A ** 2 * v[:, 1] + _A * v[:, 2]
+    return np.abs(v2) / np.maximum(np.abs(v1), 1e-12) * 100.0
+
 
 #: compile count per engine: a network is stale once another network compiled on its engine
 _ENGINE_GENERATION: dict[int, int] = {}
@@ -382,6 +410,32 @@ class DssNetwork:
             raise NetworkError(f"{self.master}: no Vsource to set")
         vs.pu = float(pu)
 
+    @cached_property
+    def vsource_names(self) -> list[str]:
+        """Every voltage source (Vsource) of the circuit, lowercase, in ``Vsources.AllNames`` order."""
+        vs = self.circuit.Vsources
+        return [n.lower() for n in vs.AllNames] if vs.Count else []
+
+    def vsource_base_kv(self) -> np.ndarray:
+        """Each Vsource's ``basekv`` (kV: line-to-line for a three-phase source, across its
+        terminals for a single-phase one), in :attr:`vsource_names` order."""
+        vs, out = self.circuit.Vsources, []
+        for i in range(len(self.vsource_names)):
+            vs.idx = i + 1
+            out.append(float(vs.BasekV))
+        return np.array(out)
+
+    def set_sources(self, idx: np.ndarray, pu: np.ndarray, angle_deg: np.ndarray) -> None:
+        """Set the magnitude (pu of its ``basekv``) and angle (degrees) of the Vsources at
+        0-based positions `idx` of :attr:`vsource_names`."""
+        self._check_current()
+        vs = self.circuit.Vsources
+        for i, m, a in zip(np.asarray(idx, dtype=int), np.asarray(pu, dtype=float),
+                           np.asarray(angle_deg, dtype=float)):
+            vs.idx = int(i) + 1
+            vs.pu = float(m)
+            vs.AngleDeg = float(a)
+
     # ------------------------------------------------------------ power flow
     def solve(self) -> None:
         """Run one snapshot power flow.
@@ -431,14 +485,130 @@ class DssNetwork:
         np.maximum.at(out, self._tx_owner, per_winding)
         return out
 
-    def read_state(self) -> NetworkState:
-        """The monitored quantities of the last solved power flow."""
+    def read_state(self, *, mv: bool = False, vuf: bool = False) -> NetworkState:
+        """The monitored quantities of the last solved power flow.
+
+        Parameters
+        ----------
+        mv : bool
+            Also read the MV node voltages (pu, ``mv_voltage_pu``).
+        vuf : bool
+            Also read the voltage unbalance factor of every three-phase bus (``vuf_pct``).
+        """
         mags = self._current_mags()
+        vmag = self.node_vmag_v()
         return NetworkState(
-            voltage_v=self.node_vmag_v()[self.voltage_node_idx],
+            voltage_v=vmag[self.voltage_node_idx],
             line_loading_pct=self.line_currents_a(mags) / self.line_rating_a * 100.0,
             transformer_loading_pct=self.transformer_loading_pct(mags),
+            mv_voltage_pu=self.mv_voltage_pu(vmag) if mv else np.zeros(0),
+            vuf_pct=self.bus_vuf_pct() if vuf else np.zeros(0),
         )
+
+    # ------------------------------------------- buses: kV bases, MV, unbalance
+    @cached_property
+    def _bus_index(self) -> tuple[list[str], dict[str, float], dict[str, list[int]]]:
+        """(bus names, line-to-line kV base by bus, node positions in :attr:`node_names` by bus
+        keyed ``bus -> [pos of node 1, 2, 3, ...]`` in node-number order)."""
+        c = self.circuit
+        names = [n.lower() for n in c.AllBusNames]
+        kv = {}
+        for i, n in enumerate(names):
+            kv[n] = float(c.Buses(i).kVBase) * math.sqrt(3)
+        nodes: dict[str, dict[int, int]] = {}
+        for pos, nn in enumerate(self.node_names):
+            bus, _, node = nn.rpartition(".")
+            nodes.setdefault(bus, {})[int(node)] = pos
+        return names, kv, {b: [d[k] for k in sorted(d)] for b, d in
+                           ((b, nodes.get(b, {})) for b in names)}
+
+    def bus_kv_base_ll(self) -> dict[str, float]:
+        """Line-to-line kV base (kV) of every bus (0 where OpenDSS has none: no voltage bases)."""
+        return dict(self._bus_index[1])
+
+    @cached_property
+    def _three_phase(self) -> tuple[list[str], np.ndarray]:
+        buses, idx = [], []
+        pos = {n: i for i, n in enumerate(self.node_names)}
+        for b in self._bus_index[0]:
+            keys = [f"{b}.{k}" for k in (1, 2, 3)]
+            if all(k in pos for k in keys):
+                buses.append(b)
+                idx.append([pos[k] for k in keys])
+        return buses, np.array(idx, dtype=int).reshape(-1, 3)
+
+    @property
+    def three_phase_buses(self) -> list[str]:
+        """Buses with nodes 1, 2 and 3 (where the voltage unbalance factor is monitored)."""
+        return list(self._three_phase[0])
+
+    def node_voltages_v(self) -> np.ndarray:
+        """Complex voltage (V, to ground) of every node, in :attr:`node_names` order."""
+        a = np.ascontiguousarray(np.asarray(self.circuit.AllBusVolts, dtype=float))
+        return a.view(complex)
+
+    def bus_vuf_pct(self, v: np.ndarray | None = None) -> np.ndarray:
+        """Voltage unbalance factor (%) of every bus of :attr:`three_phase_buses` (:func:`vuf_pct`)."""
+        v = self.node_voltages_v() if v is None else v
+        return vuf_pct(v[self._three_phase[1]])
+
+    @cached_property
+    def _mv_nodes(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        _, kv, _ = self._bus_index
+        names, idx, base = [], [], []
+        for pos, nn in enumerate(self.node_names):
+            k = kv.get(nn.rpartition(".")[0], 0.0)
+            if k > MV_KV_MIN:
+                names.append(nn)
+                idx.append(pos)
+                base.append(k * 1000.0 / math.sqrt(3))
+        return names, np.array(idx, dtype=int), np.array(base, dtype=float)
+
+    @property
+    def mv_node_names(self) -> list[str]:
+        """MV nodes (``bus.node``): nodes of buses whose line-to-line kV base exceeds
+        :data:`MV_KV_MIN` (needs voltage bases: ``Set VoltageBases`` in the network or
+        ``[network] voltage_bases_kv``)."""
+        return list(self._mv_nodes[0])
+
+    def has_voltage_bases(self) -> bool:
+        """True if OpenDSS has a kV base for at least one bus."""
+        return any(k > 0 for k in self._bus_index[1].values())
+
+    def mv_voltage_pu(self, vmag: np.ndarray | None = None) -> np.ndarray:
+        """Voltage magnitude (pu of the line-to-ground base) of every MV node."""
+        vmag = self.node_vmag_v() if vmag is None else vmag
+        _, idx, base = self._mv_nodes
+        return vmag[idx] / base
+
+    @cached_property
+    def mv_line_names(self) -> frozenset[str]:
+        """Lines whose first bus is an MV bus (line-to-line kV base > :data:`MV_KV_MIN`)."""
+        kv = self._bus_index[1]
+        lines, out = self.circuit.Lines, set()
+        if lines.Count:
+            lines.First
+            while True:
+                if kv.get(lines.Bus1.split(".")[0].lower(), 0.0) > MV_KV_MIN:
+                    out.add(lines.Name.lower())
+                if not lines.Next:
+                    break
+        return frozenset(out)
+
+    @cached_property
+    def mv_transformer_names(self) -> frozenset[str]:
+        """Transformers with every winding rated above :data:`MV_KV_MIN` kV (e.g. a zone
+        substation's); a distribution transformer (an LV winding) is not MV."""
+        txs, out = self.circuit.Transformers, set()
+        for name in self.transformer_names:
+            txs.Name = name
+            kvs = []
+            for w in range(1, txs.NumWindings + 1):
+                txs.Wdg = w
+                kvs.append(float(txs.kV))
+            if min(kvs) > MV_KV_MIN:
+                out.add(name)
+        return frozenset(out)
 
 
     # ------------------------------------------------- optional capabilities

@@ -51,8 +51,13 @@ def table(oe_by_customer: dict[str, list[float]], day=0, direction="export", sta
     for t in range(n):
         status = statuses[t] if statuses else "ok"
         for c, oe in oe_by_customer.items():
-            rows.append([day, t, f"{t:02d}:00", direction, c, np.nan if status != "ok" else oe[t],
-                         "alloc", "v_max:x", 240, 250, 10, 10, 2, True, status, 0, 1, 0.01])
+            row = dict.fromkeys(ENVELOPE_COLUMNS, 0.0)
+            row.update(day=day, period=t, time=f"{t:02d}:00", direction=direction, customer=c,
+                       oe_kw=np.nan if status != "ok" else oe[t], method="alloc", binding="v_max:x",
+                       v_lowest_v=240, v_highest_v=250, max_line_loading_pct=10,
+                       transformer_loading_pct=10, n_powerflows=2, verified=True, status=status,
+                       n_lp=1, seconds=0.01)
+            rows.append(row)
     return pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
 
 

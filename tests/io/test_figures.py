@@ -32,7 +32,7 @@ def envelope_table(days=(3,), customers=("c1", "c2"), infeasible=((3, "import", 
                     binding = "v_max:c1" if d == "export" else "line:l1"
                     rows.append([day, t, f"{t // 2:02d}:{30 * (t % 2):02d}", d, c, oe, "lp",
                                  binding, 240.0, 252.0 + 0.1 * t, 50.0 + 10 * t, 30.0 + t, 3, True,
-                                 "infeasible" if bad else "ok", 0.0, 1, 0.01])
+                                 "infeasible" if bad else "ok", 0.0, 1, 0.01, 0.0, oe])
     return pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
 
 

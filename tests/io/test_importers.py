@@ -192,6 +192,93 @@ def test_deleted_mv_line_is_dropped(tmp_path):
 
 
 # --------------------------------------------------------------------------
+# Single-phase distribution transformers: two MV phases, and SWER
+# --------------------------------------------------------------------------
+
+def rural_tables() -> dict[str, pd.DataFrame]:
+    """The small workbook with ALPHA ST single-phase between MV phases R and W, and a third
+    transformer GAMMA (SWER, phase B to earth, 12.7 kV) at node 6 at the end of a single-phase
+    (SWER) MV line from node 3; both LV networks single-phase."""
+    t = small_tables()
+    lc = t["linecodes"]
+    one = lc[lc.Linecode_ID.isin(["247-3ph", "248-3ph"])].assign(
+        Linecode_ID=lambda d: d.Linecode_ID.str.replace("3ph", "1ph"), Phases=1)
+    t["linecodes"] = pd.concat([lc, one], ignore_index=True)
+    lvtx = t["lvtx"]
+    lvtx.loc[0, ["Conn_Type", "kvs_secondary"]] = ["RW", 0.25]
+    swer = lvtx.loc[[0]].assign(Element_ID=22, Substation_ID="GAMMA", Bus1=6, Conn_Type="B",
+                                kvs_primary=12.7, kvs_secondary=0.433, kvas_primary=25,
+                                kvas_secondary=25)
+    t["lvtx"] = pd.concat([lvtx, swer], ignore_index=True)
+    lv2, ld2 = _lv(2, feeders=1, per_feeder=2)
+    lines = pd.concat([t["lv_lines"], lv2], ignore_index=True)
+    loads = pd.concat([t["lv_loads"], ld2], ignore_index=True)
+    single = lines.line_name.str.startswith(("mv_f0_lv0_", "mv_f0_lv2_"))
+    lines.loc[single, "phases"] = 1
+    lines.loc[single, "linecode"] = lines.loc[single, "linecode"].str.replace("3ph", "1ph")
+    on = loads.load_name.str.startswith(("mv_f0_lv0_", "mv_f0_lv2_"))
+    loads.loc[on, "bus1"] = loads.loc[on, "load_name"] + ".1"
+    t["lv_lines"], t["lv_loads"] = lines, loads
+    mv = t["lines"]
+    t["lines"] = pd.concat([mv, pd.DataFrame([{
+        "Line_Number": 7, "Start_Node": 3, "Start_Node_Phase": "3", "End_Node": 6,
+        "End_Node_Phase": "3", "Phases": 1, "Length": 2.0, "Units": "km", "Linecode": 2,
+        "Element_Name": "SWER", "Element_ID": 17}])], ignore_index=True)
+    t["buscoords"].loc[len(t["buscoords"])] = [6, 30.0, 0.0]
+    return t
+
+
+def transformer_buses(circuit, name: str) -> tuple[int, list[str]]:
+    circuit.SetActiveElement(f"Transformer.{name}")
+    el = circuit.ActiveCktElement
+    return el.NumPhases, [b.lower() for b in el.BusNames]
+
+
+def test_two_phase_and_swer_transformers_are_modelled(tmp_path):
+    path = write_xlsx(rural_tables(), tmp_path / "Network_Rural.xlsx")
+    (master,) = import_network(path, tmp_path, which="mvlv")
+    check_network(master, 9)
+    circuit = DSS.ActiveCircuit
+    assert transformer_buses(circuit, "lv00_alpha_st") == (1, ["mv_f0_n3.1.2", "mv_f0_lv0_busbar.1.0"])
+    assert transformer_buses(circuit, "lv02_gamma") == (1, ["mv_f0_n6.3.0", "mv_f0_lv2_busbar.1.0"])
+    # the SWER line carries the GAMMA customers' power on phase B only, returning through earth
+    circuit.SetActiveElement("Line.mv_f0_l7")
+    assert circuit.ActiveCktElement.NumPhases == 1
+    p_line = -sum(circuit.ActiveCktElement.Powers[2::2][:1])      # kW into node 6
+    assert p_line == pytest.approx(2.0, rel=0.05)                  # two 1 kW customers + losses
+    # winding voltages: 22 kV across R-W; 12.7 kV phase to earth; 0.433 kV line-line -> 0.25 kV
+    circuit.Transformers.Name = "lv02_gamma"
+    circuit.Transformers.Wdg = 1
+    assert circuit.Transformers.kV == pytest.approx(12.7)
+    circuit.Transformers.Wdg = 2
+    assert circuit.Transformers.kV == pytest.approx(0.433 / 3 ** 0.5)
+    circuit.SetActiveBus("mv_f0_lv2_busbar")
+    assert circuit.ActiveBus.kVBase == pytest.approx(0.4 / 3 ** 0.5)
+    assert "Set VoltageBases=[66, 22, 0.4]" in master.read_text()   # 12.7 kV SWER = 22 kV system
+    # each LV network on its own too
+    for lv, n in zip(import_network(path, tmp_path / "lv", which="lv"), (3, 4, 2)):
+        check_network(lv, n)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t["lvtx"].__setitem__("Conn_Type", ["RX", "RWB", "B"]),
+     r"sheet 'lvtx' row 2 \(ALPHA_ST\): Conn_Type 'RX' is not 1-3 distinct phase letters"),
+    (lambda t: t["lvtx"].__setitem__("Conn_Type", ["RR", "RWB", "B"]), r"Conn_Type 'RR'"),
+    (lambda t: t["lv_lines"].loc.__setitem__((0, "phases"), 3),
+     r"sheet 'lv_lines' row 2 \(mv_f0_lv0_f0_l0\): 3 phases under the single-phase transformer "
+     r"ALPHA_ST"),
+    (lambda t: t["lv_loads"].loc.__setitem__((8, "bus1"), "mv_f0_lv2_f0_c1.2"),
+     r"sheet 'lv_loads' row 10 \(mv_f0_lv2_f0_c1\): bus1 'mv_f0_lv2_f0_c1.2' with 1 phase\(s\) "
+     r"under the single-phase transformer GAMMA"),
+])
+def test_single_phase_transformer_errors_name_sheet_and_row(tmp_path, edit, message):
+    t = rural_tables()
+    edit(t)
+    with pytest.raises(WorkbookError, match=message):
+        write_lv_networks(t, tmp_path)
+
+
+# --------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------
 
@@ -249,3 +336,19 @@ def test_seed_workbook_lv_networks(tmp_path):
     for net in random.Random(11).sample(nets, 3):
         master = write_lv_network(tables, net, tmp_path)
         check_network(master, len(net.loads))
+
+
+def test_busbars_of_another_feeder_number_are_found(tmp_path):
+    t = small_tables()
+    for sheet, cols in (("lv_lines", ["bus1", "bus2", "line_name"]), ("lv_loads", ["bus1", "load_name"])):
+        for c in cols:
+            t[sheet][c] = t[sheet][c].str.replace("mv_f0_", "mv_f3_")
+    nets = split_lv_networks(t)
+    assert [n.busbar for n in nets] == ["mv_f3_lv0_busbar", "mv_f3_lv1_busbar"]
+    master = write_mv_lv_network(t, tmp_path)
+    check_network(master, 7)
+    extra = t["lv_lines"].iloc[[0]].assign(line_name="x", bus1="mv_f4_lv0_busbar")
+    t["lv_lines"] = pd.concat([t["lv_lines"], extra], ignore_index=True)  # a second busbar
+    with pytest.raises(WorkbookError, match=r"buses mv_f3_lv0_busbar, mv_f4_lv0_busbar are all the "
+                                            r"LV busbar of lvtx row 2"):
+        split_lv_networks(t)

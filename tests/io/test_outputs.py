@@ -6,16 +6,17 @@ import numpy as np
 import pandas as pd
 
 from oe_opt.io.outputs import write_network_outputs
-from oe_opt.io.results import ENVELOPE_COLUMNS, read_run_info
+from oe_opt.io.results import read_run_info
+from oe_opt.runs.netset import NETWORK_COLUMNS
 from oe_opt.study import load_study
 
 
 def test_network_outputs_have_the_date_the_chart_and_run_info(tmp_path, write_study):
     st = load_study(write_study({"study": {"start_date": "2024-01-01"}}))
     rows = [["n1", 220, t, f"{t:02d}:00", d, "c1", 2.0 + t, "step", "cap", 240, 250, 10, 10, 2,
-             True, "ok", 0, 0, 0.01, 1.0, 7] for t in range(3) for d in ("export", "import")]
-    env = pd.DataFrame(rows, columns=["network"] + ENVELOPE_COLUMNS + ["network_seconds",
-                                                                      "n_customers"])
+             True, "ok", 0, 0, 0.01, 0.0, 2.0 + t, 1.0, 7, 0.5]
+            for t in range(3) for d in ("export", "import")]
+    env = pd.DataFrame(rows, columns=NETWORK_COLUMNS)
     table, written = write_network_outputs(st, env, 0.5, tmp_path)
     csv = pd.read_csv(tmp_path / "networks.csv")
     assert list(csv.columns[:3]) == ["network", "direction", "date"]

@@ -49,3 +49,49 @@ def test_exactly_at_the_limit_holds_and_margins_have_the_documented_units():
 def test_most_violated_constraint_wins():
     c = evaluate_limits(state([214.0, 230.0, 240.0], (10, 130), (30,)), LIM, **NAMES)
     assert c.binding == "line:l2"
+
+
+# ------------------------------------------------- optional limits (issue 12)
+OPT = LimitSpec(v_min_v=216.0, v_max_v=253.0, vuf_max_pct=2.0, mv_v_min_pu=0.95, mv_v_max_pu=1.05)
+OPT_NAMES = dict(NAMES, mv_node_names=["m.1", "m.2"], vuf_buses=["b1", "b2"],
+                 mv_elements={"line": frozenset({"l1"}), "transformer": frozenset()})
+
+
+def opt_state(vuf=(0.5, 1.0), mv=(1.0, 1.01), lines=(10.0, 20.0)):
+    return NetworkState(np.array([230.0, 231.0, 232.0]), np.array(lines, float), np.array([30.0]),
+                        mv_voltage_pu=np.array(mv, float), vuf_pct=np.array(vuf, float))
+
+
+@pytest.mark.parametrize("kw, binding", [
+    (dict(vuf=(0.5, 2.1)), "vuf:b2"),
+    (dict(mv=(1.06, 1.0)), "mv_v_max:m.1"),
+    (dict(mv=(1.0, 0.94)), "mv_v_min:m.2"),
+    (dict(lines=(101.0, 20.0)), "mv_line:l1"),
+    (dict(lines=(10.0, 101.0)), "line:l2"),
+])
+def test_optional_limits_catch_their_violation_with_mv_or_lv_labels(kw, binding):
+    c = evaluate_limits(opt_state(**kw), OPT, **OPT_NAMES)
+    assert not c.ok and c.binding == binding
+
+
+def test_unbalance_margin_is_in_percent_of_the_limit_and_off_by_default():
+    m = margins_pct(opt_state(vuf=(1.5, 1.0)), OPT)
+    assert m["vuf"] == pytest.approx([25.0, 50.0])
+    assert m["mv_v_max"] == pytest.approx([(1.05 - 1.0) / 1.05 * 100, (1.05 - 1.01) / 1.05 * 100])
+    off = margins_pct(opt_state(vuf=(9.0, 9.0), mv=(1.2, 1.2)), LIM)
+    assert len(off["vuf"]) == 0 and len(off["mv_v_max"]) == 0
+    assert evaluate_limits(opt_state(vuf=(9.0, 9.0), mv=(1.2, 1.2)), LIM, **OPT_NAMES).ok
+
+
+def test_an_optional_limit_without_its_readings_is_an_error():
+    with pytest.raises(ValueError, match="limit mv_v_max: 0 readings for 2 elements"):
+        evaluate_limits(NetworkState(np.array([230.0] * 3), np.array([1.0, 1.0]), np.array([1.0])),
+                        OPT, **OPT_NAMES)
+
+
+def test_mv_transformers_are_labelled_mv_and_distribution_ones_not():
+    names = dict(OPT_NAMES, mv_elements={"line": frozenset(), "transformer": frozenset({"tx"})})
+    s = NetworkState(np.array([230.0] * 3), np.array([10.0, 20.0]), np.array([101.0]),
+                     mv_voltage_pu=np.array([1.0, 1.0]), vuf_pct=np.array([0.1, 0.1]))
+    assert evaluate_limits(s, OPT, **names).binding == "mv_transformer:tx"
+    assert evaluate_limits(s, OPT, **OPT_NAMES).binding == "transformer:tx"

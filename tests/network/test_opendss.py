@@ -125,3 +125,37 @@ def test_a_network_replaced_on_its_engine_refuses_to_run_instead_of_crashing():
         first.solve()
     second.set_loads(np.arange(31), np.ones(31))
     second.solve()
+
+
+def test_unbalance_and_mv_voltages_equal_opendss_own_readings():
+    net = DssNetwork(OURS, engine=dss.DSS.NewContext())
+    rng = np.random.default_rng(5)
+    n = len(net.load_names)
+    net.set_loads(np.arange(n), rng.uniform(-8, 8, n), rng.uniform(-1, 1, n))
+    net.solve()
+    state = net.read_state(mv=True, vuf=True)
+    c = net.circuit
+    seq = []
+    for bus in net.three_phase_buses:
+        c.SetActiveBus(bus)
+        v0, v1, v2 = list(c.ActiveBus.SeqVoltages)
+        seq.append(v2 / v1 * 100)
+    assert len(net.three_phase_buses) == 30
+    assert state.vuf_pct.max() > 0.5          # an unbalanced state
+    assert state.vuf_pct == pytest.approx(seq, rel=1e-9, abs=1e-12)
+    pu = dict(zip([x.lower() for x in c.AllNodeNames], c.AllBusVmagPu))
+    assert net.mv_node_names == ["sourcebus.1", "sourcebus.2", "sourcebus.3"]
+    assert state.mv_voltage_pu == pytest.approx([pu[k] for k in net.mv_node_names], rel=1e-12)
+    # off unless asked for
+    assert len(net.read_state().vuf_pct) == 0 and len(net.read_state().mv_voltage_pu) == 0
+
+
+def test_mv_lines_and_transformers_are_told_from_lv_ones(tmp_path):
+    from conftest import write_mvlv_network
+
+    net = DssNetwork(write_mvlv_network(tmp_path), engine=dss.DSS.NewContext())
+    assert net.mv_line_names == {"mv1", "mv2"}
+    assert set(net.line_names) - net.mv_line_names == {"lv1", "lv2"}
+    assert net.mv_transformer_names == frozenset()          # dt has an LV winding
+    assert net.bus_kv_base_ll()["mv2"] == pytest.approx(11.0)
+    assert net.bus_kv_base_ll()["lv1"] == pytest.approx(0.416)

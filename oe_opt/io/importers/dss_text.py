@@ -74,8 +74,45 @@ def linecode_command(row: pd.Series) -> str:
             f"units={str(row['Units']).strip()} normamps={num(norm)} emergamps={num(emerg)}")
 
 
+#: MV phase (OpenDSS node) of each ``Conn_Type`` letter (red, white, blue)
+PHASE_NODES = {"R": 1, "W": 2, "B": 3}
+#: a single-phase transformer's ``kvs_secondary`` above this (kV) is a line-line value
+LV_PHASE_KV_MAX = 0.3
+
+
+def conn_phases(row: pd.Series) -> list[int]:
+    """MV phases (nodes 1-3) of a transformer row from its ``Conn_Type`` letters (all three when
+    the sheet has no ``Conn_Type``, as ``mv_net_txs``)."""
+    if "Conn_Type" not in row.index or pd.isna(row["Conn_Type"]):
+        return [1, 2, 3]
+    return [PHASE_NODES[c] for c in str(row["Conn_Type"]).strip().upper()]
+
+
+def single_phase_kvs(row: pd.Series) -> tuple[float, float]:
+    """Winding voltages (kV) of a single-phase transformer row (``Conn_Type`` of one or two
+    letters): the primary as given (across two MV phases, or phase to earth for SWER); the
+    secondary as given when at most :data:`LV_PHASE_KV_MAX` kV (phase-neutral, e.g. 0.25),
+    else a line-line value divided by sqrt(3) (0.433 kV gives 0.25 kV)."""
+    kv_s = float(row["kvs_secondary"])
+    return float(row["kvs_primary"]), kv_s if kv_s <= LV_PHASE_KV_MAX else kv_s / 3 ** 0.5
+
+
 def transformer_command(name: str, row: pd.Series, hv_bus: str, lv_bus: str) -> str:
-    """``New Transformer`` (3-phase, 2 windings) for an ``lvtx``/``mv_net_txs`` row."""
+    """``New Transformer`` for an ``lvtx``/``mv_net_txs`` row: 3-phase, 2 windings; or, for a
+    ``Conn_Type`` of two letters, a single-phase transformer between those two MV phases; of one
+    letter, a SWER distribution transformer from that MV phase to earth (both with a
+    single-phase LV winding to node 1 of `lv_bus`, see :func:`single_phase_kvs`)."""
+    phases = conn_phases(row)
+    if len(phases) < 3:
+        kv_p, kv_s = single_phase_kvs(row)
+        hv = f"{hv_bus}.{'.'.join(map(str, phases))}" + (".0" if len(phases) == 1 else "")
+        return (f"New Transformer.{name} phases=1 windings=2 buses=[{hv} {lv_bus}.1.0] "
+                f"conns=[wye wye] kVs=[{num(kv_p)} {num(kv_s)}] "
+                f"kVAs=[{num(row['kvas_primary'])} {num(row['kvas_secondary'])}] "
+                f"XHL={num(row['xhl'])} %loadloss={num(row['loadloss'])} "
+                f"%noloadloss={num(row['noloadloss'])} wdg=1 "
+                f"numtaps={int(row['wdg1_numtaps'])} maxtap={num(row['wdg1_maxtap'])} "
+                f"mintap={num(row['wdg1_mintap'])} tap={num(row['wdg1_tap'])}")
     return (f"New Transformer.{name} phases=3 windings=2 buses=[{hv_bus} {lv_bus}] "
             f"conns=[{row['Connection_Primary']} {row['Connection_Secondary']}] "
             f"kVs=[{num(row['kvs_primary'])} {num(row['kvs_secondary'])}] "

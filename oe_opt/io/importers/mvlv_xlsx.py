@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from oe_opt.io.importers.dss_text import (bare_bus, ident, linecode_command, load_command, lv_busbar, lv_line_command,
-                       master_text, mv_bus, mv_line_command, num, transformer_command)
-from oe_opt.io.importers.workbook import (LV_SHEETS, MVLV_SHEETS, WorkbookError, check_tables, enabled_rows, mv_line_rows,
-                       read_workbook)
+from oe_opt.io.importers.dss_text import (PHASE_NODES, bare_bus, conn_phases, ident, linecode_command,
+                                          load_command, lv_busbar, lv_line_command, master_text,
+                                          mv_bus, mv_line_command, num, transformer_command)
+from oe_opt.io.importers.workbook import (LV_SHEETS, MVLV_SHEETS, WorkbookError, check_tables,
+                                          enabled_rows, mv_line_rows, read_workbook)
 
 DEFAULT_OUT_DIR = Path("networks/generated")
 LV_BASE_KV = 0.4
@@ -53,6 +54,8 @@ class LvNetwork:
         Its ``lv_lines`` rows.
     loads : pandas.DataFrame
         Its ``lv_loads`` rows.
+    busbar : str
+        Its LV busbar, as named in ``lv_lines`` (see :func:`find_busbars`).
     """
 
     index: int
@@ -60,6 +63,8 @@ class LvNetwork:
     transformer: pd.Series
     lines: pd.DataFrame
     loads: pd.DataFrame
+    #: the LV busbar bus the transformer feeds (``mv_f<k>_lv<index>_busbar``)
+    busbar: str = ""
 
 
 def _safe(name: str) -> str:
@@ -71,13 +76,69 @@ def _safe(name: str) -> str:
 # Splitting the LV side into one network per transformer
 # --------------------------------------------------------------------------
 
-def _check_three_phase(lvtx: pd.DataFrame) -> None:
-    conn = lvtx["Conn_Type"].astype(str).str.strip()
-    bad = lvtx.loc[conn.str.len() != 3, "Substation_ID"].tolist()
-    if bad:
-        raise WorkbookError(
-            f"sheet 'lvtx': single-/two-phase (SWER) transformers are not supported: "
-            f"{', '.join(map(str, bad[:5]))}")
+def _check_conn_type(lvtx: pd.DataFrame) -> None:
+    """Every ``Conn_Type`` is one to three distinct phase letters R, W, B (sheet row = index + 2)."""
+    for i, value in lvtx["Conn_Type"].items():
+        letters = str(value).strip().upper()
+        if (pd.isna(value) or not 1 <= len(letters) <= 3 or len(set(letters)) != len(letters)
+                or not set(letters) <= set(PHASE_NODES)):
+            raise WorkbookError(
+                f"sheet 'lvtx' row {int(i) + 2} ({ident(lvtx.at[i, 'Substation_ID'])}): Conn_Type "
+                f"{value!r} is not 1-3 distinct phase letters of R, W, B (three: a three-phase "
+                f"transformer; two: single-phase between two MV phases; one: SWER)")
+
+
+def _check_single_phase_lv(net: "LvNetwork") -> None:
+    """The LV side of a single-phase (two-phase primary or SWER) transformer is single-phase:
+    every LV line one phase, every load one phase at node 1."""
+    if len(conn_phases(net.transformer)) == 3:
+        return
+    tx = ident(net.transformer["Substation_ID"])
+    for i, row in net.lines.iterrows():
+        if int(row["phases"]) != 1:
+            raise WorkbookError(
+                f"sheet 'lv_lines' row {int(i) + 2} ({str(row['line_name']).strip()}): "
+                f"{int(row['phases'])} phases under the single-phase transformer {tx} "
+                f"(Conn_Type {net.transformer['Conn_Type']}); its LV network must be single-phase")
+    for i, row in net.loads.iterrows():
+        nodes = str(row["bus1"]).strip().split(".")[1:]
+        if int(row["phases"]) != 1 or [n for n in nodes if n != "0"] not in ([], ["1"]):
+            raise WorkbookError(
+                f"sheet 'lv_loads' row {int(i) + 2} ({str(row['load_name']).strip()}): bus1 "
+                f"{str(row['bus1']).strip()!r} with {int(row['phases'])} phase(s) under the "
+                f"single-phase transformer {tx}; loads there are single-phase at node 1")
+
+
+def find_busbars(n_transformers: int, buses: Sequence[str]) -> list[str]:
+    """The LV busbar of each ``lvtx`` row: the ``lv_lines`` bus named ``mv_f<k>_lv<i>_busbar``
+    for row ``i`` (any feeder number ``k``; ``mv_f0_lv<i>_busbar`` when no line names one, a
+    transformer without customers).
+
+    Raises
+    ------
+    WorkbookError
+        If two buses claim the busbar of one row, naming the row and the buses.
+    """
+    found: dict[int, set[str]] = {}
+    for bus in set(buses):
+        m = _BUSBAR.match(bus)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(bus)
+    out = []
+    for i in range(n_transformers):
+        names = sorted(found.get(i, {lv_busbar(i)}))
+        if len(names) > 1:
+            raise WorkbookError(f"sheet 'lv_lines': buses {', '.join(names)} are all the LV busbar "
+                                f"of lvtx row {i + 2} (transformer {i}); expected one")
+        out.append(names[0])
+    extra = sorted(i for i in found if i >= n_transformers)
+    if extra:
+        raise WorkbookError(f"sheet 'lv_lines': bus {sorted(found[extra[0]])[0]} is the busbar of "
+                            f"transformer {extra[0]}, but lvtx has {n_transformers} rows")
+    return out
+
+
+_BUSBAR = re.compile(r"^mv_f\d+_lv(\d+)_busbar$")
 
 
 def _reach(start: str, adjacency: dict[str, list[str]]) -> set[str]:
@@ -111,7 +172,7 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
     """
     check_tables(tables, LV_SHEETS, source="tables")
     lvtx = tables["lvtx"].reset_index(drop=True)
-    _check_three_phase(lvtx)
+    _check_conn_type(lvtx)
     lines = enabled_rows(tables["lv_lines"])
     loads = tables["lv_loads"]
     bus1, bus2 = lines["bus1"].map(bare_bus), lines["bus2"].map(bare_bus)
@@ -120,8 +181,9 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
         adjacency.setdefault(a, []).append(b)
         adjacency.setdefault(b, []).append(a)
     owner: dict[str, int] = {}
+    busbars = find_busbars(len(lvtx), list(adjacency))
     for i in range(len(lvtx)):
-        for bus in _reach(lv_busbar(i), adjacency):
+        for bus in _reach(busbars[i], adjacency):
             if bus in owner:
                 raise WorkbookError(
                     f"sheet 'lv_lines': bus '{bus}' connects the LV networks of "
@@ -135,13 +197,16 @@ def split_lv_networks(tables: dict[str, pd.DataFrame]) -> list[LvNetwork]:
         if orphans:
             raise WorkbookError(
                 f"sheet '{sheet}': {len(orphans)} element(s) not connected to any "
-                f"transformer busbar 'mv_f0_lv<i>_busbar', e.g. {', '.join(orphans[:3])}")
-    return [
+                f"transformer busbar 'mv_f<k>_lv<i>_busbar', e.g. {', '.join(orphans[:3])}")
+    nets = [
         LvNetwork(index=i, name=f"lv{i:02d}_{_safe(str(row['Substation_ID']))}",
                   transformer=row, lines=lines[line_owner == i],
-                  loads=loads[load_owner == i])
+                  loads=loads[load_owner == i], busbar=busbars[i])
         for i, row in lvtx.iterrows()
     ]
+    for net in nets:
+        _check_single_phase_lv(net)
+    return nets
 
 
 def _used_linecodes(tables: dict[str, pd.DataFrame], names: set[str]) -> list[str]:
@@ -195,16 +260,26 @@ def write_lv_network(tables: dict[str, pd.DataFrame], net: LvNetwork,
     folder = Path(out_dir) / net.name
     _write(folder, {
         "linecodes.dss": linecodes,
-        "transformers.dss": [transformer_command(net.name, tx, hv_bus, lv_busbar(net.index))],
+        "transformers.dss": [transformer_command(net.name, tx, hv_bus,
+                                                 net.busbar or lv_busbar(net.index))],
         "lines.dss": [lv_line_command(row) for _, row in net.lines.iterrows()],
         "loads.dss": [load_command(row) for _, row in net.loads.iterrows()],
     })
     master = folder / "master.dss"
+    mv_kv = _primary_base_kv(tx)
     master.write_text(master_text(
-        net.name, hv_bus, float(tx["kvs_primary"]),
+        net.name, hv_bus, mv_kv,
         ["linecodes.dss", "transformers.dss", "lines.dss", "loads.dss"],
-        [float(tx["kvs_primary"]), lv_base_kv]))
+        [mv_kv, lv_base_kv]))
     return master
+
+
+def _primary_base_kv(tx: pd.Series) -> float:
+    """Line-line kV of the MV system at a distribution transformer's primary: ``kvs_primary``,
+    or ``kvs_primary`` x sqrt(3) for a SWER (one-letter ``Conn_Type``) transformer, whose
+    winding is phase to earth."""
+    kv = float(tx["kvs_primary"])
+    return kv * 3 ** 0.5 if len(conn_phases(tx)) == 1 else kv
 
 
 def write_lv_networks(tables: dict[str, pd.DataFrame], out_dir: str | Path,
@@ -237,8 +312,15 @@ def write_lv_networks(tables: dict[str, pd.DataFrame], out_dir: str | Path,
 
 def _mvlv_voltage_bases(tables: dict[str, pd.DataFrame], lv_base_kv: float) -> list[float]:
     mv = tables["mv_net_txs"]
-    kvs = set(mv["kvs_primary"]) | set(mv["kvs_secondary"]) | set(tables["lvtx"]["kvs_primary"])
-    return sorted({float(v) for v in kvs} | {lv_base_kv}, reverse=True)
+    kvs = sorted({float(v) for v in set(mv["kvs_primary"]) | set(mv["kvs_secondary"])}
+                 | {lv_base_kv}, reverse=True)
+    # distribution transformers' systems, unless within 1 % of one already there (a 12.7 kV
+    # SWER winding is the 22 kV system's phase-to-earth voltage)
+    for _, r in tables["lvtx"].iterrows():
+        kv = _primary_base_kv(r)
+        if all(abs(kv - b) > 0.01 * b for b in kvs):
+            kvs = sorted(kvs + [round(kv, 6)], reverse=True)
+    return kvs
 
 
 def _buscoords(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -291,7 +373,7 @@ def write_mv_lv_network(tables: dict[str, pd.DataFrame], out_dir: str | Path,
     transformers = [transformer_command(_safe(str(r["Substation_ID"])), r, source_bus,
                                         mv_bus(r["Bus2"])) for _, r in mvtx.iterrows()]
     transformers += [transformer_command(n.name, n.transformer, mv_bus(n.transformer["Bus1"]),
-                                         lv_busbar(n.index)) for n in nets]
+                                         n.busbar or lv_busbar(n.index)) for n in nets]
     folder = Path(out_dir)
     files = {
         "linecodes.dss": _used_linecodes(tables, names),

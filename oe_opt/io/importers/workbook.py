@@ -18,7 +18,12 @@ each customer).  The sheets and columns used, with their units, are:
     ``Connection_Secondary`` (``delta``/``wye``), ``kvs_*`` (kV line-line),
     ``kvas_*`` (kVA), ``xhl`` (%), ``loadloss``/``noloadloss`` (%),
     ``wdg1_numtaps``, ``wdg1_tap``, ``wdg1_maxtap``, ``wdg1_mintap`` (pu),
-    ``Conn_Type`` (phase letters; only 3-phase transformers are supported).
+    ``Conn_Type`` (``lvtx``: the MV phase letters R, W, B it is connected to:
+    three letters a three-phase transformer, two a single-phase one between
+    those MV phases, one a SWER transformer from that phase to earth, with
+    ``kvs_primary`` its phase-to-earth voltage; the LV side of a single-phase
+    transformer is single-phase, ``kvs_secondary`` phase-neutral if at most
+    0.3 kV, else line-line; see :func:`oe_opt.io.importers.dss_text.transformer_command`).
     ``mv_net_txs`` also has ``Bus2`` (the MV node it feeds).
 ``lv_lines``
     ``line_name``, ``bus1``, ``bus2`` (bus names), ``phases``, ``length`` in

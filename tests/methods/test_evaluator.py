@@ -1,0 +1,145 @@
+"""The evaluator's flexible-customer reactive power (``[customers] flexible_q``): applied in the full
+power flow, reported at the envelope, and lp against bisect with it."""
+
+from __future__ import annotations
+
+import math
+
+import dss
+import numpy as np
+import pytest
+
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.network.opendss import DssNetwork
+from oe_opt.runs.day import Session, run_day
+from oe_opt.study import load_study
+
+TAN_095 = math.tan(math.acos(0.95))
+
+
+def own_session(st) -> Session:
+    net = DssNetwork(st.network.master, pv_kw=dict(st.customers.der_kw),
+                     voltage_bases_kv=st.network.voltage_bases_kv, engine=dss.DSS.NewContext())
+    return Session(st, net=net)
+
+
+@pytest.mark.parametrize("mode, sign", [("absorb", 1.0), ("inject", -1.0)])
+def test_fixed_power_factor_is_in_the_power_flow(write_study, mode, sign):
+    st = load_study(write_study({"customers": {"flexible_q": {"pf": 0.95, "mode": mode}}}))
+    session = own_session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(12)
+    for direction, p in (("export", -6.0), ("import", 4.0)):
+        ev.check_direction(direction, abs(p))
+        # what OpenDSS solved: each flexible load's own complex power (kW, kvar)
+        c = session.net.circuit
+        for i in case.flex_idx[:3]:
+            c.Loads.idx = int(i) + 1
+            powers = np.asarray(c.ActiveCktElement.Powers)
+            kw, kvar = powers[0::2].sum(), powers[1::2].sum()
+            assert kw == pytest.approx(p, abs=1e-6)
+            assert kvar == pytest.approx(sign * abs(p) * TAN_095, abs=1e-6)
+
+
+def test_absorbing_raises_the_export_envelope_and_lp_matches_bisect(write_study):
+    periods = [12, 36]
+
+    def day(fq):
+        st = load_study(write_study({"customers": {"flexible_q": fq}}))
+        session = own_session(st)
+        return {m: run_day(st, m, session=session, periods=periods, voltages=False).envelopes
+                .groupby(["period", "direction"]).first() for m in ("bisect", "lp")}
+
+    zero, absorb, inject = day("zero"), day({"pf": 0.95, "mode": "absorb"}), \
+        day({"pf": 0.95, "mode": "inject"})
+    exp = (slice(None), "export")
+    assert (absorb["bisect"].loc[exp, "oe_kw"] > zero["bisect"].loc[exp, "oe_kw"] + 1.0).all()
+    assert (inject["bisect"].loc[exp, "oe_kw"] < zero["bisect"].loc[exp, "oe_kw"] - 0.5).all()
+    for res in (absorb, inject):
+        assert np.abs(res["lp"].oe_kw - res["bisect"].oe_kw).max() < 0.01
+        assert res["lp"].verified.all()
+    # Q at the envelope in the table: |P| tan(acos 0.95), + absorbed
+    assert absorb["lp"].q_kvar.to_numpy() == pytest.approx(absorb["lp"].oe_kw.to_numpy() * TAN_095)
+    assert inject["lp"].q_kvar.to_numpy() == pytest.approx(-inject["lp"].oe_kw.to_numpy() * TAN_095)
+    assert (zero["lp"].q_kvar == 0).all()
+
+
+# AS/NZS 4777.2:2020 Australia A volt-var points (V, % of rated VA, + supplied), written out here
+AS4777_A = ([207.0, 220.0, 240.0, 258.0], [44.0, 0.0, 0.0, -60.0])
+
+
+def test_volt_var_response_is_in_the_power_flow(write_study):
+    st = load_study(write_study({"customers": {"flexible_q": "as4777_a", "flexible_kva": 8.0}}))
+    session = own_session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(12)
+    c = session.net.circuit
+    seen = []
+    for direction, oe in (("export", 9.0), ("import", 12.0), ("export", 3.0)):
+        check = ev.check_direction(direction, oe)
+        for j, i in enumerate(case.flex_idx):
+            c.Loads.idx = int(i) + 1
+            powers = np.asarray(c.ActiveCktElement.Powers)
+            v = np.abs(np.asarray(c.ActiveCktElement.Voltages, dtype=float).view(complex)[0])
+            want = -np.interp(v, *AS4777_A) / 100 * 8.0          # load sign: + absorbed
+            assert powers[1::2].sum() == pytest.approx(want, abs=1e-4)
+            assert check.flex_q_kvar[j] == pytest.approx(powers[1::2].sum(), abs=1e-4)
+            seen.append(want)
+    assert max(seen) > 1.0                         # absorbing, on the curve's 240-258 V slope
+
+
+def test_volt_var_lets_more_export_and_lp_matches_bisect(write_study):
+    periods = [12]
+
+    def day(fq):
+        st = load_study(write_study({"customers": {"flexible_q": fq}}))
+        session = own_session(st)
+        return {m: run_day(st, m, session=session, periods=periods, voltages=False).envelopes
+                .groupby(["period", "direction"]).first() for m in ("bisect", "lp")}
+
+    zero, vv = day("zero"), day("as4777_a")
+    assert vv["bisect"].loc[(12, "export"), "oe_kw"] > zero["bisect"].loc[(12, "export"), "oe_kw"] + 2
+    assert vv["lp"].loc[(12, "export"), "q_kvar"] > 1.0            # absorbing at the export OE
+    assert np.abs(vv["lp"].oe_kw - vv["bisect"].oe_kw).max() < 0.01
+    assert vv["lp"].verified.all()
+    # every power flow of the volt-var iterations is counted, for bisect too (more than its checks)
+    assert (vv["bisect"].n_powerflows > 3 * zero["bisect"].n_powerflows).all()
+
+
+def test_volt_watt_curtails_exports_in_the_power_flow(write_study):
+    curve = {"volt_var": [[207, 44], [220, 0], [240, 0], [258, -60]],
+             "volt_watt": [[246, 100], [256, 20]]}
+    st = load_study(write_study({"customers": {"flexible_q": curve}}))
+    session = own_session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(12)
+    check = ev.check_direction("export", 10.0)
+    c = session.net.circuit
+    delivered = []
+    for j, i in enumerate(case.flex_idx):
+        c.Loads.idx = int(i) + 1
+        powers = np.asarray(c.ActiveCktElement.Powers)
+        v = np.abs(np.asarray(c.ActiveCktElement.Voltages, dtype=float).view(complex)[0])
+        allowed = min(10.0, np.interp(v, [246, 256], [100, 20]) / 100 * 10.0)
+        assert -powers[0::2].sum() == pytest.approx(allowed, abs=1e-4)
+        assert check.flex_p_kw[j] == pytest.approx(powers[0::2].sum(), abs=1e-4)
+        delivered.append(allowed)
+    assert min(delivered) < 9.0 and check.ok      # curtailed, and so within the limits at 10 kW
+    env = run_day(st, "lp", session=session, periods=[12], voltages=False).envelopes
+    exp = env[env.direction == "export"]
+    assert (exp.oe_kw == 10.0).all() and (exp.p_kw < exp.oe_kw).any()   # p_kw: delivered
+
+
+def test_the_named_curve_s_volt_watt_does_not_act_at_a_verified_export_envelope(write_study):
+    # Australia A's volt-watt starts at 253 V = v_max_v: a verified envelope never reaches it
+    named = load_study(write_study({"customers": {"flexible_q": "as4777_a"}}))
+    assert named.customers.flexible_q.volt_watt == ((253.0, 100.0), (260.0, 20.0))
+    points = load_study(write_study({"customers": {"flexible_q": {
+        "volt_var": [[207, 44], [220, 0], [240, 0], [258, -60]]}}}, name="points.toml"))
+    oe = [run_day(st, "bisect", session=own_session(st), periods=[12], voltages=False).envelopes
+          for st in (named, points)]
+    assert np.abs(oe[0].oe_kw.to_numpy() - oe[1].oe_kw.to_numpy()).max() < 1e-9
+    assert (oe[0].p_kw == oe[0].oe_kw).all()
