@@ -17,15 +17,17 @@ from oe_opt.errors import OEError
 @click.command("compare")
 @click.argument("study", required=False)
 @click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
+@click.option("--holds-for", "holds_for", type=str, default=None,
+              help="full_use | any_use for the compared envelopes (default: the study's).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: results/<study name>).")
-def command(study: str | None, day: int | None, out: str | None) -> None:
+def command(study: str | None, day: int | None, holds_for: str | None, out: str | None) -> None:
     """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""
     from oe_opt.cli.common import default_out, fail, open_study
     from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary, plot_comparison
 
     try:
-        st = open_study(study, day)
+        st = open_study(study, day).with_holds_for(holds_for)
         cmp = compare_methods(st)
     except OEError as exc:
         fail(exc)

@@ -96,8 +96,24 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
             return np.array([problem.cap_kw(direction)]), None
         return problem.customer_caps_kw(direction), problem.weights(direction)
 
+    checker = None
+    if problem.holds_for == "any_use":
+        from oe_opt.methods.any_use import CornerChecker
+
+        checker = CornerChecker(sens, rows)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         caps, weights = caps_weights(direction)
+        if checker is not None:
+            from oe_opt.methods.any_use import any_use_slp
+
+            res = any_use_slp(ev, direction, lp, checker, e, caps,
+                              lambda model: objective.solve(model, weights),
+                              objective.improves(weights), componentwise=objective.componentwise,
+                              tol_kw=tol_kw, margin_kw=margin_kw)
+            if per_customer:
+                res.extra["allocation"] = allocation
+            return res
         res = verify_and_tighten(
             ev, direction, lp, lin, rows, caps,
             lambda model: objective.solve(model, weights), objective.improves(weights),

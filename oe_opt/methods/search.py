@@ -103,19 +103,36 @@ def bisect_search(check: Check, cap_kw: float, tol_kw: float = 0.001) -> SearchR
 
 
 # ------------------------------------------------------------ registered methods
+def _checker(problem: EnvelopeProblem, net: DssNetwork, case: DayCase):
+    """The corner checker of an ``any_use`` problem (None for ``full_use``)."""
+    if problem.holds_for == "full_use":
+        return None
+    from oe_opt.methods.any_use import checker_for
+
+    return checker_for(net, case, problem.limits)
+
+
 @register("step")
 def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+    from oe_opt.methods.any_use import EqualChecks
+
+    checker = _checker(problem, net, case)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return step_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
-                           problem.step_kw)
+        check = EqualChecks(checker, ev, direction, problem.holds_for)
+        return check.finish(step_search(check, problem.cap_kw(direction), problem.step_kw))
 
     return solve
 
 
 @register("bisect")
 def _bisect(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+    from oe_opt.methods.any_use import EqualChecks
+
+    checker = _checker(problem, net, case)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return bisect_search(lambda x: ev.check_direction(direction, x), problem.cap_kw(direction),
-                             problem.tolerance_kw)
+        check = EqualChecks(checker, ev, direction, problem.holds_for)
+        return check.finish(bisect_search(check, problem.cap_kw(direction), problem.tolerance_kw))
 
     return solve
