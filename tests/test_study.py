@@ -45,6 +45,9 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"envelope": {"import_max_kw": "fourteen"}}, r"\[envelope\] import_max_kw must be a number"),
     ({"profiles": {"assignment": "random"}}, r"\[profiles\] assignment must be one of"),
     ({"envelope": {"colour": "red"}}, r"\[envelope\] unknown key\(s\) colour"),
+    ({"envelope": {"holds_for": "sometimes"}}, r"study.toml: \[envelope\] holds_for must be one of "
+                                               r"full_use, any_use, got 'sometimes'"),
+    ({"envelope": {"holds_for": 1}}, r"\[envelope\] holds_for must be a string"),
 ])
 def test_bad_study_fields_are_named(write_study, changes, message):
     with pytest.raises(StudyError, match=message):
@@ -84,3 +87,12 @@ def test_with_day_overrides(write_study):
     with pytest.raises(StudyError, match="--day -2"):
         st.with_day(-2)
     assert np.isclose(st.with_day(None).profiles.day, 220)
+
+
+def test_holds_for_defaults_to_any_use_and_the_tutorial_says_full_use(write_study):
+    assert load_study(TUTORIAL).envelope.holds_for == "full_use"
+    st = load_study(write_study({"envelope": {"holds_for": None}}))
+    assert st.envelope.holds_for == "any_use"
+    assert st.with_holds_for("full_use").envelope.holds_for == "full_use"
+    with pytest.raises(StudyError, match="--holds-for 'all' is not one of full_use, any_use"):
+        st.with_holds_for("all")

@@ -319,7 +319,8 @@ def validate_holds_for(value: str) -> str:
 def any_use_slp(ev: PowerFlowEvaluator, direction: str, lp, checker: CornerChecker,
                 e: np.ndarray, caps_kw: np.ndarray, objective, improves, *,
                 componentwise: bool = True, tol_kw: float = 1e-4, margin_kw: float = 5e-4,
-                max_iter: int = 12, creep_kw: float = 1e-4) -> "SearchResult":
+                max_iter: int = 12, creep_kw: float = 1e-4,
+                start: np.ndarray | None = None) -> "SearchResult":
     """Successive LP on the worst-corner rows, verified at all-at-OE and the worst corners.
 
     Per period and direction:
@@ -344,6 +345,9 @@ def any_use_slp(ev: PowerFlowEvaluator, direction: str, lp, checker: CornerCheck
        if no candidate is accepted after `max_iter` LPs, bisection on the
        segment from the last verified candidate to the last one (full power
        flows at every checked point).
+
+    `start`: begin at these verified envelope variables instead of 0 kW (as
+    :func:`~oe_opt.methods.slp.verify_and_tighten`).
 
     Returns
     -------
@@ -382,8 +386,8 @@ def any_use_slp(ev: PowerFlowEvaluator, direction: str, lp, checker: CornerCheck
             c = merge_checks([c0, c])
         return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
-    x0 = np.zeros(nvar)
-    p0 = check(x0, "zero")
+    x0 = np.zeros(nvar) if start is None else np.asarray(start, dtype=float)
+    p0 = check(x0, "zero" if start is None else "start")
     c0 = p0.check
     if not c0.ok:
         return result(np.full(nvar, np.nan), INFEASIBLE, c0.binding, c0, 0)
