@@ -1,7 +1,9 @@
 """``oe-opt compare [STUDY] [--day N] [--out DIR]``: step vs bisect vs lp on one day.
 
 Writes ``DIR/comparison.csv`` (one row per period and direction: the three
-envelopes, lp - bisect, power flows and seconds per method) and
+envelopes, lp - bisect, power flows and seconds per method, then per method its
+full_use and any_use envelopes, what any-use safety costs and the worst
+violation of the full_use envelope at a corner) and
 ``DIR/comparison.png`` (the three envelopes over the day), and prints the
 energy the stepping search leaves unused and each method's cost.  The
 computation is :func:`oe_opt.analysis.compare.compare_methods`.
@@ -24,7 +26,8 @@ from oe_opt.errors import OEError
 def command(study: str | None, day: int | None, holds_for: str | None, out: str | None) -> None:
     """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""
     from oe_opt.cli.common import default_out, fail, open_study
-    from oe_opt.analysis.compare import COMPARISON_COLUMNS, compare_methods, format_summary, plot_comparison
+    from oe_opt.analysis.compare import (ANY_USE_COLUMNS, COMPARISON_COLUMNS, compare_methods,
+                                         format_summary, plot_comparison)
 
     try:
         st = open_study(study, day).with_holds_for(holds_for)
@@ -33,7 +36,7 @@ def command(study: str | None, day: int | None, holds_for: str | None, out: str 
         fail(exc)
     folder = default_out(st, out)
     folder.mkdir(parents=True, exist_ok=True)
-    cmp.table[COMPARISON_COLUMNS].to_csv(folder / "comparison.csv", index=False)
+    cmp.table[COMPARISON_COLUMNS + ANY_USE_COLUMNS].to_csv(folder / "comparison.csv", index=False)
     plot_comparison(cmp.table, folder / "comparison.png",
                     f"step vs bisect vs lp — {st.name}, day {cmp.day}")
     click.echo(format_summary(cmp, st.name))
