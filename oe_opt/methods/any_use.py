@@ -62,7 +62,6 @@ WINDOW_PCT = 0.5
 MAX_CORNERS = 6
 #: a customer is in a row's worst corner when its usage sensitivity is above this (per kW)
 SIGN_EPS = 0.0
-HOLDS_FOR = ("full_use", "any_use")
 
 
 def merge_checks(checks: list[LimitCheck]) -> LimitCheck:
@@ -307,12 +306,6 @@ class EqualChecks:
         if res.status != "infeasible" and self.zero is not None and res.check is not self.zero:
             res.check = merge_checks([self.zero, res.check])
         return res
-
-
-def validate_holds_for(value: str) -> str:
-    if value not in HOLDS_FOR:
-        raise ValueError(f"holds_for must be one of {', '.join(HOLDS_FOR)}, got {value!r}")
-    return value
 
 
 # ------------------------------------------------------------------ the successive LP
