@@ -47,6 +47,7 @@ flip along the box).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,22 @@ WINDOW_PCT = 0.5
 MAX_CORNERS = 6
 #: a customer is in a row's worst corner when its usage sensitivity is above this (per kW)
 SIGN_EPS = 0.0
+
+
+class _OneBlasThread:
+    """One BLAS thread for the per-customer (multi-column) sensitivity solves: multithreaded
+    OpenBLAS there is up to 10x slower on a busy 2-core machine (issue 9).  A no-op without
+    threadpoolctl."""
+
+    def __init__(self):
+        try:
+            from threadpoolctl import ThreadpoolController
+            self._ctl = ThreadpoolController()
+        except ImportError:  # pragma: no cover - optional
+            self._ctl = None
+
+    def __call__(self):
+        return nullcontext() if self._ctl is None else self._ctl.limit(limits=1, user_api="blas")
 
 
 def merge_checks(checks: list[LimitCheck]) -> LimitCheck:
@@ -209,6 +226,7 @@ class CornerChecker:
         self.sens, self.rows = sens, rows
         self.window_pct, self.max_corners = window_pct, max_corners
         self.analytic = True
+        self._blas = _OneBlasThread()
         self.n_corner_checks = 0
         self.n_linearisations = 0
 
@@ -222,7 +240,8 @@ class CornerChecker:
         self.n_linearisations += 1
         if self.analytic:
             try:
-                lin = self.sens.analytic(p, np.eye(n))
+                with self._blas():
+                    lin = self.sens.analytic(p, np.eye(n))
                 return lin, s * lin.dy_dp
             except NetworkError:
                 self.analytic = False
@@ -282,6 +301,7 @@ class EqualChecks:
                  holds_for: str):
         self.checker, self.ev, self.direction, self.holds_for = checker, ev, direction, holds_for
         self.n0 = checker.n_corner_checks if checker is not None else 0
+        self.pf0 = ev.n_powerflows
         self.zero: LimitCheck | None = None
         self.corners_at: dict[float, int] = {}
 
@@ -301,6 +321,7 @@ class EqualChecks:
             return res
         res.extra["holds_for"] = self.holds_for
         res.extra["n_corner_checks"] = self.checker.n_corner_checks - self.n0
+        res.n_powerflows = self.ev.n_powerflows - self.pf0     # with the corners' power flows
         oe = float(np.nan_to_num(res.oe_kw, nan=0.0))
         res.extra["n_corners"] = self.corners_at.get(oe, 0)
         if res.status != "infeasible" and self.zero is not None and res.check is not self.zero:
