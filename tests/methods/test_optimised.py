@@ -114,5 +114,7 @@ def test_maxmin_reaches_the_largest_total_with_its_minimum(tutorial, period):
     t_min = x.min()
     assert best_local_move(ev, "export", x, caps, t_min) <= 1e-4 * x.sum()
     # (the first stage's envelopes, where the old lexicographic LP stopped, are a local optimum
-    # for these moves too: its 2 kW shortfall needs several customers lowered in the right mix
-    # at once, which the second stage's LP finds and its power flows verify)
+    # for these moves too: in period 36 four v_max rows bind (load_mg1_24, _25, _27, _30), and
+    # its 2.2 kW shortfall needs three customers lowered in one exact mix while a fourth rises,
+    # which the second stage's LP finds and its power flows verify; the straight segment between
+    # the two even breaks v_max by 5e-5 % in its middle)
