@@ -95,7 +95,7 @@ def bench_study(path: Path, days: list[int], repeat: int = 3) -> dict:
             t0 = time.perf_counter()
             run_day(st, "lp", day=day, session=session, voltages=False)
             first_lp_s = time.perf_counter() - t0
-        cmp = compare_methods(st, day=day, session=session)
+        cmp = compare_methods(st, day=day, session=session, audit=False)
         walls = []
         for _ in range(max(repeat, 1)):
             t0 = time.perf_counter()

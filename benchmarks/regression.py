@@ -32,6 +32,12 @@ STUDIES = ("tutorial", "second", "unequal_der")
 CASES = [("step", None), ("bisect", None), ("lp", None), ("heuristic", None)] + [
     ("alloc", a) for a in ("equal", "proportional", "max_total", "maxmin", "log_fair")]
 KEY = ["study", "case", "period", "direction", "customer"]
+#: cases whose numbers an issue changed on purpose, checked by their property instead of equality:
+#: issue 9 item 4 makes maxmin's second stage reach the largest total with the minimum held, so
+#: per period-direction the minimum must stay within 0.01 % of the reference and the total must
+#: not fall (it rises where the old second stage stopped early)
+DELIBERATE = {"alloc:maxmin": "issue 9 item 4: maxmin's second stage (min held within 0.01 %, "
+                              "total >= reference)"}
 
 
 def run_all(studies=STUDIES) -> pd.DataFrame:
@@ -41,7 +47,9 @@ def run_all(studies=STUDIES) -> pd.DataFrame:
 
     frames = []
     for name in studies:
-        st = load_study(ROOT / "models" / f"{name}.toml")
+        # the reference is of full_use envelopes (the tutorial's definition; the other studies
+        # default to any_use since issue 9)
+        st = load_study(ROOT / "models" / f"{name}.toml").with_holds_for("full_use")
         session = Session(st)
         for method, allocation in CASES:
             s = st.with_method(method).with_allocation(allocation)
@@ -70,6 +78,22 @@ def compare(new: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
         rows=("diff_kw", "size")).reset_index()
 
 
+def maxmin_property(new: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
+    """Per study: period-directions of a :data:`DELIBERATE` case whose minimum fell by more
+    than 0.01 % or whose total fell, and the largest total gain (kW)."""
+    keys = ["study", "case", "period", "direction"]
+    agg = dict(lo=("oe_kw", "min"), total=("oe_kw", "sum"))
+    a = ref[ref.case.isin(DELIBERATE)].groupby(keys).agg(**agg)
+    b = new[new.case.isin(DELIBERATE)].groupby(keys).agg(**agg)
+    m = a.join(b, lsuffix="_ref", rsuffix="_new", how="outer").fillna(0.0)
+    m["min_broken"] = m.lo_new < m.lo_ref * (1 - 1e-4) - 1e-9
+    m["total_fell"] = m.total_new < m.total_ref - 1e-6
+    m["gain_kw"] = m.total_new - m.total_ref
+    return m.groupby(["study", "case"]).agg(min_broken=("min_broken", "sum"),
+                                            total_fell=("total_fell", "sum"),
+                                            max_gain_kw=("gain_kw", "max")).reset_index()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--record", action="store_true", help="store new reference envelopes")
@@ -85,12 +109,23 @@ def main(argv=None) -> int:
     table = compare(new, ref)
     bad = ((table.max_diff_kw > args.tol_kw) | (table.status_changed > 0)
            | (table.binding_changed > 0) | (table.missing > 0))
+    prop = maxmin_property(new, ref)
+    deliberate = table.case.isin(DELIBERATE)
+    if deliberate.any():
+        t = table.merge(prop, on=["study", "case"], how="left")
+        bad = bad.where(~deliberate, (t.min_broken > 0) | (t.total_fell > 0) | (t.status_changed > 0)
+                        | (t.missing > 0))
     table["ok"] = ~bad
     md = ["| study | case | rows | max diff kW | status changed | binding changed | missing | ok |",
           "|---|---|---|---|---|---|---|---|"]
     md += [f"| {r.study} | {r.case} | {r.rows} | {r.max_diff_kw:.3g} | {r.status_changed} | "
            f"{r.binding_changed} | {r.missing} | {'yes' if r.ok else 'NO'} |"
            for r in table.itertuples()]
+    md += ["", "Cases changed on purpose (checked by their property, not equality):", ""]
+    md += [f"- `{c}`: {why}" for c, why in DELIBERATE.items()]
+    md += ["", "| study | case | min broken | total fell | largest total gain kW |", "|---|---|---|---|---|"]
+    md += [f"| {r.study} | {r.case} | {r.min_broken} | {r.total_fell} | {r.max_gain_kw:.4f} |"
+           for r in prop.itertuples()]
     print("\n".join(md))
     (RESULTS / "regression.md").write_text(
         f"# Envelopes against the stored reference (tolerance {args.tol_kw:g} kW)\n\n"

@@ -56,6 +56,10 @@ class EnvelopeProblem:
         Step of the stepping search (kW).
     tolerance_kw : float
         Bracket width of the exact search (kW).
+    holds_for : str
+        ``full_use`` (limits hold with every flexible customer at its
+        envelope) or ``any_use`` (for every use in [0, OE_i] by each, see
+        :mod:`oe_opt.methods.any_use`).
     """
 
     flex_names: tuple[str, ...]
@@ -65,6 +69,7 @@ class EnvelopeProblem:
     allocation: str = "equal"
     step_kw: float = 1.0
     tolerance_kw: float = 0.001
+    holds_for: str = "any_use"
 
     def cap_kw(self, direction: str) -> float:
         """The envelope cap (kW) in `direction`."""
@@ -105,4 +110,4 @@ def build_problem(study: Study, flex_names: list[str] | tuple[str, ...]) -> Enve
         caps[d] = DirectionCaps(cap, c, w)
     return EnvelopeProblem(flex_names=tuple(flex_names), directions=tuple(env.directions), caps=caps,
                            limits=study.limits, allocation=env.allocation, step_kw=env.step_kw,
-                           tolerance_kw=env.tolerance_kw)
+                           tolerance_kw=env.tolerance_kw, holds_for=env.holds_for)

@@ -19,6 +19,10 @@ from oe_opt.errors import StudyError
 from oe_opt.model.allocations import allocation_names
 
 DIRECTIONS = ("export", "import")
+#: what an envelope guarantees (``[envelope] holds_for``): ``full_use`` — every limit holds with
+#: every flexible customer at its envelope at once (the tutorial's definition); ``any_use`` — for
+#: every combination of uses in [0, OE_i] by the flexible customers (the default)
+HOLDS_FOR = ("full_use", "any_use")
 ASSIGNMENTS = ("tutorial", "seeded")
 PROFILE_SOURCES = ("files", "network")
 
@@ -127,7 +131,7 @@ class LimitSpec:
 
 @dataclass(frozen=True)
 class EnvelopeSpec:
-    """Envelope caps, search step and method."""
+    """Envelope caps, search step, method and definition (``holds_for``, :data:`HOLDS_FOR`)."""
 
     export_max_kw: float = 10.0
     import_max_kw: float = 14.0
@@ -136,6 +140,7 @@ class EnvelopeSpec:
     allocation: str = "equal"
     directions: tuple[str, ...] = DIRECTIONS
     tolerance_kw: float = 0.001
+    holds_for: str = "any_use"
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,14 @@ class Study:
         if method is None:
             return self
         return replace(self, envelope=replace(self.envelope, method=method))
+
+    def with_holds_for(self, holds_for: str | None) -> "Study":
+        """Return a copy of the study with another envelope definition (:data:`HOLDS_FOR`)."""
+        if holds_for is None:
+            return self
+        if holds_for not in HOLDS_FOR:
+            raise StudyError(f"--holds-for {holds_for!r} is not one of {', '.join(HOLDS_FOR)}")
+        return replace(self, envelope=replace(self.envelope, holds_for=holds_for))
 
     def with_allocation(self, allocation: str | None) -> "Study":
         """Return a copy of the study with another allocation objective."""
@@ -503,7 +516,7 @@ def load_study(path: str | Path) -> Study:
 
     et = _table(path, raw, "envelope")
     et.unknown_keys({"export_max_kw", "import_max_kw", "step_kw", "method", "allocation",
-                     "directions", "tolerance_kw"})
+                     "directions", "tolerance_kw", "holds_for"})
     dirs = et.data.get("directions", list(DIRECTIONS))
     if not isinstance(dirs, list) or not dirs or any(d not in DIRECTIONS for d in dirs):
         raise StudyError(f"{et.where('directions')} must be a list drawn from {DIRECTIONS}")
@@ -515,6 +528,7 @@ def load_study(path: str | Path) -> Study:
         allocation=et.string("allocation", default="equal", choices=allocation_names()),
         directions=tuple(dirs),
         tolerance_kw=et.number("tolerance_kw", default=0.001, positive=True),
+        holds_for=et.string("holds_for", default="any_use", choices=HOLDS_FOR),
     )
     for d in DIRECTIONS:
         cap = getattr(envelope, f"{d}_max_kw")

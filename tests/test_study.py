@@ -62,6 +62,9 @@ def test_paths_are_relative_to_the_study_file(tmp_path, write_study):
     ({"limits": {"mv_v_max_pu": 11.0}}, r"\[limits\] mv_v_max_pu = 11.0 is not a plausible"),
     ({"limits": {"mv_v_min_pu": 1.05, "mv_v_max_pu": 1.0}}, r"mv_v_min_pu \(1.05\) must be below"),
     ({"limits": {"mv_v_min_pu": "low"}}, r"\[limits\] mv_v_min_pu must be a number"),
+    ({"envelope": {"holds_for": "sometimes"}}, r"study.toml: \[envelope\] holds_for must be one of "
+                                               r"full_use, any_use, got 'sometimes'"),
+    ({"envelope": {"holds_for": 1}}, r"\[envelope\] holds_for must be a string"),
 ])
 def test_bad_study_fields_are_named(write_study, changes, message):
     with pytest.raises(StudyError, match=message):
@@ -129,3 +132,12 @@ def test_flexible_q_curves_by_name_or_points(write_study):
     st = load_study(write_study({"customers": {"flexible_q": {"volt_var": pts}, "flexible_kva": 6.0}}))
     assert st.customers.flexible_q.volt_var == tuple((float(a), float(b)) for a, b in pts)
     assert set(st.customers.flexible_kva.values()) == {6.0}
+
+
+def test_holds_for_defaults_to_any_use_and_the_tutorial_says_full_use(write_study):
+    assert load_study(TUTORIAL).envelope.holds_for == "full_use"
+    st = load_study(write_study({"envelope": {"holds_for": None}}))
+    assert st.envelope.holds_for == "any_use"
+    assert st.with_holds_for("full_use").envelope.holds_for == "full_use"
+    with pytest.raises(StudyError, match="--holds-for 'all' is not one of full_use, any_use"):
+        st.with_holds_for("all")

@@ -228,7 +228,8 @@ def to_reduce(margins: dict[str, np.ndarray] | None, oe_kw: np.ndarray, directio
 # ----------------------------------------------------------------- the loop
 def max_allocation_search(ev: PowerFlowEvaluator, direction: str, caps_kw: np.ndarray, net: Network,
                           step_kw: float = HEURISTIC_STEP_KW, voltage_rule: str = "most_affected",
-                          thermal_rule: str = "downstream", max_iter: int = 100_000) -> SearchResult:
+                          thermal_rule: str = "downstream", max_iter: int = 100_000,
+                          checker=None) -> SearchResult:
     """Per-customer envelopes of the evaluator's current period by the maximum-allocation heuristic.
 
     Parameters
@@ -246,6 +247,10 @@ def max_allocation_search(ev: PowerFlowEvaluator, direction: str, caps_kw: np.nd
         See the module docstring.
     max_iter : int
         Safety bound on the number of reductions.
+    checker : CornerChecker, optional
+        For ``any_use`` envelopes (:mod:`oe_opt.methods.any_use`): a point
+        holds only if its worst corners hold too; a violated corner is
+        reduced by the same rule, among the customers at their OE in it.
 
     Returns
     -------
@@ -261,6 +266,7 @@ def max_allocation_search(ev: PowerFlowEvaluator, direction: str, caps_kw: np.nd
         raise ValueError(f"thermal_rule must be one of {THERMAL_RULES}, got {thermal_rule!r}")
     caps = np.asarray(caps_kw, dtype=float)
     start = ev.n_powerflows
+    nc0 = checker.n_corner_checks if checker is not None else 0
     c0 = ev.check_direction(direction, np.zeros_like(caps))
     if not c0.ok:
         return SearchResult(np.full_like(caps, np.nan), INFEASIBLE, c0.binding, c0,
@@ -269,20 +275,38 @@ def max_allocation_search(ev: PowerFlowEvaluator, direction: str, caps_kw: np.nd
     last_fail: LimitCheck | None = None
     for it in range(max_iter):
         oe = np.maximum(caps - k * step_kw, 0.0)
+        at = oe                       # the point whose state decides the reduction
+        n_corners = 0
         if np.all(oe == 0) and it > 0:
             check = c0  # the all-zero point: feasible, checked first
-        else:
+            state = None
+        elif checker is None:
             check = ev.check_direction(direction, oe)
+            state = ev.last_state if check.converged else None
+        else:
+            pc = checker.check(ev, direction, oe, "any_use", linearise_failed=False)
+            check, state = pc.check, pc.full_state if pc.full.converged else None
+            n_corners = len(pc.corners)
+            bad = pc.failed_corner
+            if pc.full.ok and bad is not None:
+                mask, _, _, state = pc.corners[bad]
+                at = np.where(mask, oe, 0.0)
         if check.ok:
+            extra = {"reductions": it}
+            if checker is not None:
+                extra.update(holds_for="any_use", n_corners=n_corners,
+                             n_corner_checks=checker.n_corner_checks - nc0)
+                if check is not c0:
+                    from oe_opt.methods.any_use import merge_checks
+
+                    check = merge_checks([c0, check])
             if last_fail is None:
-                return SearchResult(oe, AT_CAP, "cap", check, ev.n_powerflows - start,
-                                    extra={"reductions": 0})
+                return SearchResult(oe, AT_CAP, "cap", check, ev.n_powerflows - start, extra=extra)
             return SearchResult(oe, FEASIBLE, last_fail.binding, check, ev.n_powerflows - start,
-                                extra={"reductions": it})
+                                extra=extra)
         last_fail = check
-        state = ev.last_state if check.converged else None
         margins = margins_pct(state, ev.limits) if state is not None else None
-        sel = to_reduce(margins, oe, direction, net, voltage_rule, thermal_rule,
+        sel = to_reduce(margins, at, direction, net, voltage_rule, thermal_rule,
                         state.voltage_v if state is not None else None)
         k = k + sel.astype(int)
     raise RuntimeError(f"heuristic did not finish in {max_iter} reductions")  # pragma: no cover
@@ -302,8 +326,14 @@ def network_for(net: DssNetwork, customers: list[str]) -> Network:
 @register("heuristic")
 def _heuristic(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
     view = network_for(net, list(case.flex_names))
+    checker = None
+    if problem.holds_for == "any_use":
+        from oe_opt.methods.any_use import checker_for
+
+        checker = checker_for(net, case, problem.limits)
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        return max_allocation_search(ev, direction, problem.customer_caps_kw(direction), view)
+        return max_allocation_search(ev, direction, problem.customer_caps_kw(direction), view,
+                                     checker=checker)
 
     return solve

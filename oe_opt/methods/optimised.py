@@ -11,13 +11,12 @@ wired to the problem, the network's sensitivity model and the envelope LP.
 
 from __future__ import annotations
 
-import weakref
-from typing import Callable
 
 import numpy as np
 
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
+from oe_opt.methods.cache import sensitivity_model, shared
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
@@ -26,28 +25,13 @@ from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW, Linearise, verify_an
 from oe_opt.model.allocations import get_allocation
 from oe_opt.model.limits import limit_rows
 from oe_opt.model.lp import EnvelopeLP
-from oe_opt.model.sensitivity import SensitivityModel
 from oe_opt.network.base import mv_elements
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.problem import EnvelopeProblem
 
-#: objects built once per compiled network (sensitivity models, LPs), reused across days; an
-#: entry lives exactly as long as its network object
-_PER_NETWORK: "weakref.WeakKeyDictionary[DssNetwork, dict]" = weakref.WeakKeyDictionary()
-
-
-def _shared(net: DssNetwork, key: tuple, build: Callable[[], object]):
-    store = _PER_NETWORK.setdefault(net, {})
-    if key not in store:
-        store[key] = build()
-    return store[key]
-
-
-def sensitivity_model(net: DssNetwork, flex_idx: np.ndarray, analytic: bool = True) -> SensitivityModel:
-    """The (cached) sensitivity model of `net` for these flexible customers."""
-    key = ("sens", tuple(int(i) for i in flex_idx), analytic)
-    return _shared(net, key, lambda: SensitivityModel(net, flex_idx, analytic=analytic))
-
+#: maxmin's second stage holds every customer at least (1 - MAXMIN_HOLD) x the first stage's
+#: verified minimum (0.005 %)
+MAXMIN_HOLD = 5e-5
 
 def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
@@ -96,7 +80,7 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         allocation = "equal"
     objective = get_allocation(allocation)
     nvar = e.shape[1]
-    lp = _shared(net, ("lp", nvar, rows.n, backend),
+    lp = shared(net, ("lp", nvar, rows.n, backend),
                  lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
     lin = ExtraLinearise(sens, e, sensitivity, extra) if extra.n else Linearise(sens, e, sensitivity)
 
@@ -105,18 +89,69 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
             return np.array([problem.cap_kw(direction)]), None
         return problem.customer_caps_kw(direction), problem.weights(direction)
 
+    checker = None
+    if problem.holds_for == "any_use":
+        from oe_opt.methods.any_use import CornerChecker
+
+        checker = CornerChecker(sens, rows)
+
+    def run(ev: PowerFlowEvaluator, direction: str, caps: np.ndarray, solve_lp, improves,
+            componentwise: bool, start: np.ndarray | None = None) -> SearchResult:
+        if checker is not None:
+            from oe_opt.methods.any_use import any_use_slp
+
+            return any_use_slp(ev, direction, lp, checker, e, caps, solve_lp, improves,
+                               componentwise=componentwise, tol_kw=tol_kw, margin_kw=margin_kw,
+                               start=start)
+        return verify_and_tighten(ev, direction, lp, lin, rows, caps, solve_lp, improves,
+                                  componentwise=componentwise, tol_kw=tol_kw,
+                                  margin_kw=margin_kw, max_iter=max_iter, start=start)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         caps, weights = caps_weights(direction)
-        res = verify_and_tighten(
-            ev, direction, lp, lin, rows, caps,
-            lambda model: objective.solve(model, weights), objective.improves(weights),
-            componentwise=objective.componentwise, tol_kw=tol_kw, margin_kw=margin_kw,
-            max_iter=max_iter)
+        res = run(ev, direction, caps, lambda model: objective.solve(model, weights),
+                  objective.improves(weights), objective.componentwise)
+        if per_customer and allocation == "maxmin":
+            res = _maxmin_second_stage(res, caps, lambda t_min, x1: run(
+                ev, direction, caps, lambda model: model.solve_max_total_above(t_min),
+                get_allocation("max_total").improves(None), False, start=x1))
         if per_customer:
             res.extra["allocation"] = allocation
         return res
 
     return solve
+
+
+def _maxmin_second_stage(first: SearchResult, caps: np.ndarray, run) -> SearchResult:
+    """maxmin's second stage as a successive LP of its own: the largest total with every
+    customer at least the first stage's verified minimum (within :data:`MAXMIN_HOLD`),
+    started from the first stage's envelopes and verified as usual.
+
+    The lexicographic LP of one solve (:meth:`EnvelopeLP.solve_maxmin`) holds the minimum
+    of its own linearisation only, and the loop accepts a candidate as soon as the minimum
+    stops improving, so the total can stop short; here the minimum is a fixed bound and the
+    loop runs until the total cannot improve (``max_total``'s acceptance test).  The second
+    stage's result is kept when verified, holding the minimum and with a larger total.
+    """
+    from oe_opt.methods.result import INFEASIBLE
+
+    if first.status == INFEASIBLE or not first.verified:
+        return first
+    x1 = np.asarray(first.oe_kw, dtype=float)
+    if np.all(x1 >= caps - 1e-9):
+        return first
+    t1 = float(x1.min())
+    t_min = t1 - MAXMIN_HOLD * t1
+    second = run(t_min, x1)
+    x2 = np.asarray(second.oe_kw, dtype=float)
+    better = (second.status != INFEASIBLE and second.verified and x2.min() >= t_min - 1e-9
+              and x2.sum() > x1.sum())
+    out = second if better else first
+    stage1 = {"oe_kw": x1, "n_powerflows": first.n_powerflows, "n_lp": first.n_lp}
+    total_pf, total_lp = first.n_powerflows + second.n_powerflows, first.n_lp + second.n_lp
+    out.extra = dict(out.extra, maxmin_stage1=stage1, maxmin_stage2_kept=bool(better))
+    out.n_powerflows, out.n_lp = total_pf, total_lp
+    return out
 
 
 @register("lp")

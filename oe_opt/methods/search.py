@@ -110,21 +110,40 @@ def _counted(res: SearchResult, ev: PowerFlowEvaluator, n0: int) -> SearchResult
     return res
 
 
+def _checker(problem: EnvelopeProblem, net: DssNetwork, case: DayCase):
+    """The corner checker of an ``any_use`` problem (None for ``full_use``)."""
+    if problem.holds_for == "full_use":
+        return None
+    from oe_opt.methods.any_use import checker_for
+
+    return checker_for(net, case, problem.limits)
+
+
 @register("step")
 def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+    from oe_opt.methods.any_use import EqualChecks
+
+    checker = _checker(problem, net, case)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         n0 = ev.n_powerflows
-        return _counted(step_search(lambda x: ev.check_direction(direction, x),
-                                    problem.cap_kw(direction), problem.step_kw), ev, n0)
+        check = EqualChecks(checker, ev, direction, problem.holds_for)
+        return _counted(check.finish(step_search(check, problem.cap_kw(direction), problem.step_kw)),
+                        ev, n0)
 
     return solve
 
 
 @register("bisect")
 def _bisect(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+    from oe_opt.methods.any_use import EqualChecks
+
+    checker = _checker(problem, net, case)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         n0 = ev.n_powerflows
-        return _counted(bisect_search(lambda x: ev.check_direction(direction, x),
-                                      problem.cap_kw(direction), problem.tolerance_kw), ev, n0)
+        check = EqualChecks(checker, ev, direction, problem.holds_for)
+        return _counted(check.finish(bisect_search(check, problem.cap_kw(direction),
+                                                   problem.tolerance_kw)), ev, n0)
 
     return solve

@@ -186,7 +186,8 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                        tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                        max_iter: int = 8, max_inner: int = MAX_INNER,
                        max_cut_rounds: int | None = None,
-                       creep_kw: float = CREEP_KW) -> SearchResult:
+                       creep_kw: float = CREEP_KW,
+                       start: np.ndarray | None = None) -> SearchResult:
     """Successive LP with full power-flow verification for one period and direction.
 
     Parameters
@@ -221,6 +222,10 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
         candidate by less than this per variable (kW; in the sense of
         `improves`: per variable for the componentwise test, times the number
         of variables for the others).
+    start : ndarray, optional
+        Start from these (verified) envelope variables instead of 0 kW: one
+        full power flow there replaces the 0-kW check (e.g. maxmin's second
+        stage from the first stage's result).
 
     Returns
     -------
@@ -251,8 +256,8 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                  "sensitivity": linearise.method}
         return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
-    x0 = np.zeros(nvar)
-    c0 = check(x0, "zero")
+    x0 = np.zeros(nvar) if start is None else np.asarray(start, dtype=float)
+    c0 = check(x0, "zero" if start is None else "start")
     if not c0.ok:
         return result(np.full(nvar, np.nan), INFEASIBLE, c0.binding, c0, 0)
     if np.all(caps <= 0):

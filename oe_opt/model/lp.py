@@ -692,6 +692,19 @@ class EnvelopeLP:
             second.t = float(np.min(second.x))
         return second
 
+    def solve_max_total_above(self, t_min: float) -> LPSolution:
+        """Largest total with every customer at least `t_min` (kW): max sum(x_i) s.t.
+        x_i >= t >= t_min (maxmin's second stage on its own, see
+        :func:`oe_opt.methods.optimised.make_solver`)."""
+        self._reset_modes(tie="min")
+        self.set_t_min(max(float(t_min), 0.0))
+        self.set_objective(x=1.0)
+        sol = self.solve()
+        self.set_t_min(0.0)
+        if sol.ok:
+            sol.t = float(np.min(sol.x))
+        return sol
+
     def solve_proportional(self, weights: np.ndarray) -> LPSolution:
         """Largest envelope proportional to `weights`: x_i = w_i lam, max lam."""
         self._reset_modes(weights=weights)

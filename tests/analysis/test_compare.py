@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from conftest import TUTORIAL
 from oe_opt.cli.main import main
-from oe_opt.analysis.compare import COMPARISON_COLUMNS, comparison_summary, comparison_table
+from oe_opt.analysis.compare import (ANY_USE_COLUMNS, COMPARISON_COLUMNS, comparison_summary,
+                                     comparison_table, violation_amount)
+from oe_opt.model.limits import LimitCheck
+from oe_opt.study import LimitSpec
 
 
 def test_compare_command_writes_table_figure_and_summary(tmp_path):
@@ -16,7 +20,7 @@ def test_compare_command_writes_table_figure_and_summary(tmp_path):
     r = CliRunner().invoke(main, ["compare", str(TUTORIAL), "--out", str(out)])
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out / "comparison.csv")
-    assert list(df.columns) == COMPARISON_COLUMNS
+    assert list(df.columns) == COMPARISON_COLUMNS + ANY_USE_COLUMNS
     assert len(df) == 48 * 2 and set(df.direction) == {"export", "import"}
     import matplotlib.image as mpimg
 
@@ -35,6 +39,17 @@ def test_compare_command_writes_table_figure_and_summary(tmp_path):
     # the printed unused energy is the table's
     unused = (df.bisect_kw - df.step_kw).sum() * 0.5 * 13
     assert f"{unused:.2f}" in text
+    # the any-use audit: the tutorial is full_use, so the main columns are the full_use ones
+    assert np.allclose(df.bisect_full_use_kw[ok], df.bisect_kw[ok])
+    assert (df.bisect_any_use_kw[ok] <= df.bisect_full_use_kw[ok] + 1e-9).all()
+    assert np.allclose(df.lp_any_use_cost_kw[ok], df.lp_full_use_kw[ok] - df.lp_any_use_kw[ok])
+    assert (df.lp_any_use_cost_kw[ok] > 0).any()
+    row = df[(df.period == 34) & (df.direction == "import")].iloc[0]
+    assert row.bisect_full_use_violation > 0 and row.bisect_full_use_violation_at.startswith("line:")
+    ex = df[(df.direction == "export") & (df.bisect_full_use_violation > 0)]
+    assert len(ex) and ex.bisect_full_use_violation_at.str.startswith("v_max:").all()
+    cost = df.bisect_any_use_cost_kw.sum() * 0.5 * 13
+    assert "any-use safety costs" in text and f"{cost:8.2f} kWh" in text
 
 
 def test_compare_command_reports_study_errors(tmp_path):
@@ -69,3 +84,16 @@ def test_comparison_table_and_unused_energy():
     assert np.isclose(s.loc["import", "step_unused_kwh"], 0.0)
     assert np.isclose(s.loc["total", "exact_kwh"], 17.75)
     assert s.loc["total", "bisect_pf"] == 64 and s.loc["total", "lp_pf_per_period"] == 3
+
+
+def test_violation_amount_in_the_constraints_units():
+    lim = LimitSpec()
+    base = dict(v_lowest_v=230.0, v_highest_v=250.0, max_line_loading_pct=90.0,
+                transformer_loading_pct=50.0)
+    assert violation_amount(LimitCheck(True, "v_max:x", 1.0, **base), lim) == 0.0
+    assert violation_amount(LimitCheck(False, "v_max:x", -0.1, **{**base, "v_highest_v": 253.6}),
+                            lim) == pytest.approx(0.6)
+    assert violation_amount(LimitCheck(False, "v_min:x", -0.1, **{**base, "v_lowest_v": 215.5}),
+                            lim) == pytest.approx(0.5)
+    assert violation_amount(LimitCheck(False, "line:l", -0.7, **{**base, "max_line_loading_pct":
+                                                                 100.7}), lim) == pytest.approx(0.7)

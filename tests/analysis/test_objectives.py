@@ -30,7 +30,8 @@ TOL_KW = 0.01
 
 @pytest.fixture(scope="module")
 def study():
-    return load_study(UNEQUAL)
+    # the full_use envelopes these properties were stated for (any_use: tests/methods/test_any_use.py)
+    return load_study(UNEQUAL).with_holds_for("full_use")
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def _bad_profile(tmp_path, array):
 
 @pytest.mark.parametrize("case", [
     "unknown_customer", "two_classes", "shape", "nan", "negative", "vmin_vmax", "day", "missing",
-    "method"])
+    "method", "holds_for"])
 def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case):
     good = np.load(tutorial_dict()["profiles"]["load"])
     extra = []
@@ -89,6 +89,9 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case)
     elif case == "method":
         extra = ["--method", "magic"]
         message = r"unknown method 'magic'"
+    elif case == "holds_for":
+        extra = ["--holds-for", "mostly"]
+        message = r"--holds-for 'mostly' is not one of full_use, any_use"
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["run", str(write_study(changes)), "--out", str(out)] + extra)
     assert r.exit_code != 0

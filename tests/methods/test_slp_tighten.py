@@ -7,7 +7,7 @@ import numpy as np
 
 from conftest import TUTORIAL
 from oe_opt.methods.evaluator import PowerFlowEvaluator
-from oe_opt.methods.optimised import sensitivity_model
+from oe_opt.methods.cache import sensitivity_model
 from oe_opt.methods.search import bisect_search
 from oe_opt.methods.slp import Linearise, verify_and_tighten
 from oe_opt.model.allocations import get_allocation
