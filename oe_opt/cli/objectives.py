@@ -71,6 +71,3 @@ def command(study: str | None, day: int | None, periods: str | None, out: str | 
         click.echo(result.table.round(3).to_string(index=False))
     click.echo(f"wrote {folder / 'objectives.csv'}, {folder / 'objective_envelopes.csv'}, "
                f"{folder / 'objectives.png'}")
-
-
-__all__ = ["command", "parse_periods"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from oe_opt.errors import ProfileError, StudyError
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine
 from oe_opt.inputs.timeseries import NetworkProfiles, read_network_profiles
 from oe_opt.inputs.profiles import (assign_profiles_seeded, assign_profiles_tutorial, check_day, period_labels,
                        reactive_kvar, read_load_profiles, read_pv_profile)
@@ -134,7 +134,7 @@ def flexible_q_fields(study: Study, flex: list[str]) -> dict:
                                   dtype=float))
 
 
-def check_customers(study: Study, net: DssNetwork) -> tuple[list[str], list[str]]:
+def check_customers(study: Study, net: NetworkEngine) -> tuple[list[str], list[str]]:
     """Check the study's customer classes against the network's loads.
 
     Returns
@@ -181,7 +181,7 @@ class ProfileData:
         return 24.0 / self.load_kw.shape[2]
 
 
-def read_profile_data(study: Study, net: DssNetwork | None = None):
+def read_profile_data(study: Study, net: NetworkEngine | None = None):
     """Read and validate the study's profile files.
 
     With ``[profiles] source = "network"`` the profiles are the network's own
@@ -240,7 +240,7 @@ def _numeric(df, col: str, path: Path) -> np.ndarray:
     return v.to_numpy(dtype=float)
 
 
-def read_source_schedule(path: Path, n_periods: int, day: int, net: DssNetwork) -> SourceSchedule:
+def read_source_schedule(path: Path, n_periods: int, day: int, net: NetworkEngine) -> SourceSchedule:
     """The per-source form of a source table: columns ``period, source, pu | volts, angle_deg``
     (and optionally ``day``), one row per Vsource per period.
 
@@ -336,7 +336,7 @@ def is_per_source_table(path: Path) -> bool:
     return "source" in cols
 
 
-def source_inputs(study: Study, net: DssNetwork, n_periods: int,
+def source_inputs(study: Study, net: NetworkEngine, n_periods: int,
                   day: int) -> tuple[np.ndarray | None, SourceSchedule | None]:
     """The day's source voltages: ``(source_pu, sources)`` from ``[network] source_pu`` or the
     source table (either form; see :func:`read_source_table`, :func:`read_source_schedule`)."""
@@ -404,13 +404,13 @@ def _read_source_csv(path: Path):
     return df
 
 
-def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | None = None) -> DayCase:
+def build_day_case(study: Study, net: NetworkEngine, data: ProfileData, day: int | None = None) -> DayCase:
     """Build the injections of one day of a study.
 
     Parameters
     ----------
     study : Study
-    net : DssNetwork
+    net : NetworkEngine
         The compiled network (its loads define the customer order).
     data : ProfileData
     day : int, optional
@@ -445,7 +445,7 @@ def build_day_case(study: Study, net: DssNetwork, data: ProfileData, day: int | 
                    **flexible_q_fields(study, flex)), study)
 
 
-def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
+def build_day_case_from_network(study, net: NetworkEngine, prof: NetworkProfiles,
                                 day: int | None = None) -> DayCase:
     """Build a :class:`DayCase` from the network's own loadshapes.
 
@@ -453,7 +453,7 @@ def build_day_case_from_network(study, net: DssNetwork, prof: NetworkProfiles,
     ----------
     study : Study
         With ``[profiles] source = "network"``; flexible customers by load name.
-    net : DssNetwork
+    net : NetworkEngine
     prof : NetworkProfiles
         From :func:`read_network_profiles`.
     day : int, optional
@@ -500,9 +500,3 @@ def _with_calendar(case: DayCase, study: Study) -> DayCase:
     """The case with the study's start date and time zone (absolute time stamps)."""
     return replace(case, start_date=getattr(study, "start_date", None),
                    timezone=getattr(study, "timezone", None))
-
-
-def open_network(study: Study) -> DssNetwork:
-    """Compile the study's network with PV systems for its DER customers."""
-    return DssNetwork(study.network.master, pv_kw=dict(study.customers.der_kw),
-                      voltage_bases_kv=study.network.voltage_bases_kv)

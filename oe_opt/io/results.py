@@ -11,7 +11,7 @@ import pandas as pd
 
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.result import SearchResult
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine
 
 ENVELOPE_COLUMNS = ["day", "period", "time", "direction", "customer", "oe_kw", "method", "binding",
                     "v_lowest_v", "v_highest_v", "max_line_loading_pct", "transformer_loading_pct",
@@ -37,7 +37,7 @@ def envelope_rows(case: DayCase, t: int, direction: str, method: str, res: Searc
             for name, o, qk, pk in zip(case.flex_names, oe, q, p)]
 
 
-def voltage_rows(net: DssNetwork, case: DayCase, t: int, direction: str,
+def voltage_rows(net: NetworkEngine, case: DayCase, t: int, direction: str,
                   res: SearchResult) -> pd.DataFrame:
     v = res.check.voltage_v
     if v is None:

@@ -58,7 +58,6 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.model.limits import LimitCheck, margins_pct
 from oe_opt.methods.registry import Solve, register
 from oe_opt.network.base import EngineCapabilityError, NetworkEngine
-from oe_opt.network.opendss import DssNetwork
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.problem import EnvelopeProblem
 
@@ -312,7 +311,7 @@ def max_allocation_search(ev: PowerFlowEvaluator, direction: str, caps_kw: np.nd
     raise RuntimeError(f"heuristic did not finish in {max_iter} reductions")  # pragma: no cover
 
 
-def network_for(net: DssNetwork, customers: list[str]) -> Network:
+def network_for(net: NetworkEngine, customers: list[str]) -> Network:
     """The :class:`Network` view of `net` for the flexible `customers`."""
     lines, txs = supply_matrices(net, customers)
     labels = np.asarray(net.voltage_labels)
@@ -324,7 +323,7 @@ def network_for(net: DssNetwork, customers: list[str]) -> Network:
 
 
 @register("heuristic")
-def _heuristic(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+def _heuristic(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     view = network_for(net, list(case.flex_names))
     checker = None
     if problem.holds_for == "any_use":

@@ -14,12 +14,12 @@ from typing import Callable
 
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.evaluator import PowerFlowEvaluator
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine
 from oe_opt.methods.result import SearchResult
 from oe_opt.problem import EnvelopeProblem
 
 Solve = Callable[[PowerFlowEvaluator, str], SearchResult]
-Factory = Callable[[EnvelopeProblem, DssNetwork, DayCase], Solve]
+Factory = Callable[[EnvelopeProblem, NetworkEngine, DayCase], Solve]
 
 METHODS: dict[str, Factory] = {}
 

@@ -16,7 +16,7 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.model.limits import LimitCheck
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine
 from oe_opt.inputs.case import DayCase
 from oe_opt.problem import EnvelopeProblem
 
@@ -110,7 +110,7 @@ def _counted(res: SearchResult, ev: PowerFlowEvaluator, n0: int) -> SearchResult
     return res
 
 
-def _checker(problem: EnvelopeProblem, net: DssNetwork, case: DayCase):
+def _checker(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase):
     """The corner checker of an ``any_use`` problem (None for ``full_use``)."""
     if problem.holds_for == "full_use":
         return None
@@ -120,7 +120,7 @@ def _checker(problem: EnvelopeProblem, net: DssNetwork, case: DayCase):
 
 
 @register("step")
-def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+def _step(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     from oe_opt.methods.any_use import EqualChecks
 
     checker = _checker(problem, net, case)
@@ -135,7 +135,7 @@ def _step(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
 
 
 @register("bisect")
-def _bisect(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+def _bisect(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     from oe_opt.methods.any_use import EqualChecks
 
     checker = _checker(problem, net, case)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from oe_opt.network.opendss import NetworkState
+from oe_opt.network.base import NetworkState
 from oe_opt.study import LimitSpec
 
 if TYPE_CHECKING:

@@ -33,29 +33,12 @@ import pandas as pd
 from oe_opt.runs.day import Session, run_day
 from oe_opt.analysis.summary import summarise
 from oe_opt.errors import OEError, StudyError
-from oe_opt.runs.netset import (NETWORK_COLUMNS, compute_network, network_names, network_study,
-                     run_networks, select_flexible)
-from oe_opt.runs.parallel import (TaskError, cached_session, captured, check_scheduler, check_workers, dask_client, execute,
-                       warm_up, worker_session)
-from oe_opt.runs.storage import (KEY_META, KEY_VERSION, ROWS_META, day_path, network_path,
-                      read_valid_parquet, run_key, write_parquet_atomic)
+from oe_opt.runs.parallel import cached_session, check_scheduler, check_workers, execute, worker_session
+from oe_opt.runs.storage import day_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.runs.fingerprint import input_digests
 from oe_opt.runs.bounds import check_bounds
 from oe_opt.runs.outdir import claim
 from oe_opt.study import Study
-
-__all__ = [
-    # days (defined here)
-    "BatchStats", "compute_day", "format_summary", "parse_days", "run_days", "run_days_cli",
-    "study_days",
-    # re-exported from oe_opt.runs.storage, oe_opt.runs.parallel and oe_opt.runs.netset
-    "KEY_META", "KEY_VERSION", "ROWS_META", "day_path", "network_path", "read_valid_parquet",
-    "run_key", "write_parquet_atomic",
-    "TaskError", "cached_session", "captured", "dask_client", "warm_up",
-    "NETWORK_COLUMNS", "compute_network", "network_names", "network_study", "run_networks",
-    "select_flexible",
-]
-
 
 def parse_days(spec: str, n_days: int) -> list[int]:
     """Parse a ``--days`` specification into sorted 0-based day indices.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, open_network, read_profile_data
+from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, read_profile_data
 from oe_opt.errors import PowerFlowError, StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
@@ -50,6 +50,12 @@ class DayResult:
     voltages: pd.DataFrame
     period_hours: float
     problem: EnvelopeProblem
+
+
+def open_network(study: Study) -> DssNetwork:
+    """Compile the study's network with PV systems for its DER customers."""
+    return DssNetwork(study.network.master, pv_kw=dict(study.customers.der_kw),
+                      voltage_bases_kv=study.network.voltage_bases_kv)
 
 
 class Session:

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from conftest import dump_toml, tutorial_dict
 from oe_opt.cli.main import main
 from oe_opt.errors import StudyError
-from oe_opt.inputs.case import check_customers, open_network
+from oe_opt.inputs.case import check_customers
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.network.opendss import DssNetwork
-from oe_opt.runs.day import Session, run_day
+from oe_opt.runs.day import Session, open_network, run_day
 from oe_opt.study import load_study
 
 SOURCES = ("source", "vb", "vc")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oe_opt.inputs.case import open_network
+from oe_opt.runs.day import open_network
 from oe_opt.study import load_study
 
 

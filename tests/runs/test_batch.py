@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from conftest import TUTORIAL
 from oe_opt.runs import batch, netset
-from oe_opt.runs.batch import (day_path, parse_days, read_valid_parquet, run_days, run_key,
-                          run_networks, select_flexible, write_parquet_atomic)
+from oe_opt.runs.batch import parse_days, run_days
+from oe_opt.runs.netset import run_networks, select_flexible
+from oe_opt.runs.storage import day_path, read_valid_parquet, run_key, write_parquet_atomic
 from oe_opt.io.results import ENVELOPE_COLUMNS
 from oe_opt.cli.main import main
 from oe_opt.errors import StudyError
