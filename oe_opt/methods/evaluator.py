@@ -7,6 +7,8 @@ counting them.  Every method (search or optimisation) verifies through it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from oe_opt.inputs.case import DayCase
@@ -37,14 +39,24 @@ class PowerFlowEvaluator:
     net : DssNetwork
     limits : LimitSpec
     case : DayCase
+    state_reader : str, optional
+        Branch-current reader of the checks (``pdelements`` or ``yprim``, see
+        :meth:`DssNetwork.read_state`); None: the network's default.
     """
 
-    def __init__(self, net: DssNetwork, limits: LimitSpec, case: DayCase):
+    def __init__(self, net: DssNetwork, limits: LimitSpec, case: DayCase,
+                 state_reader: str | None = None):
         self.net, self.limits, self.case = net, limits, case
+        #: how the state is read (``DssNetwork.read_state(currents=...)``; None: the engine's
+        #: default); a method may switch it for its own checks
+        self.state_reader = state_reader
         self.n_flex = len(case.flex_idx)
         self.period: int | None = None
         self.n_powerflows = 0
         self.last_state: NetworkState | None = None
+        #: per-period scratch space of the methods (e.g. the 0-kW check and what was computed
+        #: at it, shared by both directions); emptied when :meth:`set_period` changes period
+        self.period_cache: dict = {}
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
@@ -57,6 +69,8 @@ class PowerFlowEvaluator:
             self.net.set_source_pu(c.source_pu[t])
         if getattr(c, "pv_irradiance", None) is not None and c.pv_irradiance.shape[1]:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
+        if t != self.period:
+            self.period_cache.clear()
         self.period = t
         self.n_powerflows = 0
 
@@ -76,7 +90,8 @@ class PowerFlowEvaluator:
         self.apply(p_flex_kw)
         self.n_powerflows += 1
         self.net.solve()
-        self.last_state = self.net.read_state()
+        self.last_state = self.net.read_state() if self.state_reader is None else \
+            self.net.read_state(self.state_reader)
         return self.last_state
 
     def check(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
@@ -98,6 +113,28 @@ class PowerFlowEvaluator:
             return NOT_CONVERGED
         return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                                self.net.transformer_names)
+
+    def check_zero(self, at_state: Callable[[], object] | None = None) -> tuple[LimitCheck, object]:
+        """:meth:`check` with every flexible customer at 0 kW, once per period.
+
+        Both directions of a period share this state (the fixed injections are the
+        period's, the flexible ones 0), so it is solved once and the check reused
+        until :meth:`set_period` moves to another period.  `at_state` is called
+        right after that power flow (e.g. to read the solved node voltages) and its
+        result cached with the check.  Only the first call runs (and counts) a power
+        flow.
+
+        Returns
+        -------
+        (LimitCheck, object)
+            The check and what `at_state` returned there (None without it).
+        """
+        hit = self.period_cache.get("zero")
+        if hit is None:
+            c = self.check(0.0)
+            hit = (c, at_state() if (at_state is not None and c.converged) else None)
+            self.period_cache["zero"] = hit
+        return hit
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""

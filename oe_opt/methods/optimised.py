@@ -18,6 +18,7 @@ import numpy as np
 
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
+from oe_opt.methods.blas import one_blas_thread
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import SearchResult
@@ -50,7 +51,7 @@ def sensitivity_model(net: DssNetwork, flex_idx: np.ndarray, analytic: bool = Tr
 def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
-                max_iter: int = 8) -> Solve:
+                max_iter: int = 8, core: str = "auto") -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -68,6 +69,11 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         see :mod:`oe_opt.model.sensitivity`).
     backend : str
         :class:`EnvelopeLP` backend.
+    core : str
+        For one equal value: ``fast`` (:mod:`oe_opt.methods.equal_fast`: the LP by its
+        ratio test, quadratic steps on the rows, a verified 1 W bracket), ``slp`` (the
+        successive LP of :mod:`oe_opt.methods.slp`) or ``auto`` (fast with analytic
+        sensitivities).  Per-customer variables always use the successive LP.
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto":
@@ -87,8 +93,13 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         allocation = "equal"
     objective = get_allocation(allocation)
     nvar = e.shape[1]
-    lp = _shared(net, ("lp", nvar, rows.n, backend),
-                 lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
+    # one variable: its LP solved by the ratio test (the same optimum as HiGHS, tested)
+    equal_solver = "ratio" if nvar == 1 else "highs"
+    lp = _shared(net, ("lp", nvar, rows.n, backend, equal_solver),
+                 lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
+                                    equal_solver=equal_solver))
+    if not per_customer and (core == "fast" or (core == "auto" and sensitivity == "analytic")):
+        return _fast_equal_solver(problem, sens, rows, lp, margin_kw)
     lin = Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -98,14 +109,30 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         caps, weights = caps_weights(direction)
-        res = verify_and_tighten(
+        with one_blas_thread():
+            res = _slp(ev, direction, caps, weights)
+        if per_customer:
+            res.extra["allocation"] = allocation
+        return res
+
+    def _slp(ev: PowerFlowEvaluator, direction: str, caps, weights) -> SearchResult:
+        return verify_and_tighten(
             ev, direction, lp, lin, rows, caps,
             lambda model: objective.solve(model, weights), objective.improves(weights),
             componentwise=objective.componentwise, tol_kw=tol_kw, margin_kw=margin_kw,
             max_iter=max_iter)
-        if per_customer:
-            res.extra["allocation"] = allocation
-        return res
+
+    return solve
+
+
+def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows, lp: EnvelopeLP,
+                       margin_kw: float) -> Solve:
+    from oe_opt.methods.equal_fast import solve_equal_fast
+
+    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
+        with one_blas_thread():
+            return solve_equal_fast(ev, direction, sens, rows, lp, problem.cap_kw(direction),
+                                    margin_kw=margin_kw, bracket_kw=problem.tolerance_kw)
 
     return solve
 

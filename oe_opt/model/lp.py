@@ -277,15 +277,24 @@ class EnvelopeLP:
     backend : str
         ``highspy`` (compile once, update HiGHS directly) or ``appsi``
         (Pyomo persistent solver with mutable Params).
+    equal_solver : str
+        How :meth:`solve_equal` solves its one-variable LP: ``highs`` (the
+        backend) or ``ratio`` (the ratio test of :func:`oe_opt.model.ratio.ratio_solve`,
+        no solver call; the same optimum, tested).  With ``ratio`` the limit rows
+        reach the backend only when another objective is solved.
     """
 
     def __init__(self, n_customers: int, n_constraints: int, n_breakpoints: int = 16,
-                 backend: str = "highspy", n_extra: int = 0):
+                 backend: str = "highspy", n_extra: int = 0, equal_solver: str = "highs"):
         if n_customers < 1 or n_constraints < 0 or n_extra < 0:
             raise ValueError("EnvelopeLP needs n_customers >= 1 and n_constraints, n_extra >= 0")
         if backend not in ("highspy", "appsi"):
             raise ValueError(f"backend must be 'highspy' or 'appsi', got {backend!r}")
+        if equal_solver not in ("highs", "ratio"):
+            raise ValueError(f"equal_solver must be 'highs' or 'ratio', got {equal_solver!r}")
         self.n, self.m, self.n_bp, self.backend = n_customers, n_constraints, n_breakpoints, backend
+        self.equal_solver = equal_solver
+        self._rows_dirty = False
         self.n_extra = n_extra
         self._rows_cap = max(n_constraints + n_extra, 1)
         self.model = build_model(n_customers, self._rows_cap, n_breakpoints)
@@ -391,6 +400,17 @@ class EnvelopeLP:
     def _push_rows(self) -> None:
         self._A = np.vstack([self._A_lim, self._extra[0]])
         self._b = np.concatenate([self._b_lim, self._extra[1]])
+        if self.equal_solver == "ratio":
+            self._rows_dirty = True      # pushed to the backend when it solves (_sync_rows)
+            return
+        self._push_rows_backend()
+
+    def _sync_rows(self) -> None:
+        if self._rows_dirty:
+            self._rows_dirty = False
+            self._push_rows_backend()
+
+    def _push_rows_backend(self) -> None:
         if self.backend == "highspy":
             self._push_lim_highspy()
         else:
@@ -592,12 +612,14 @@ class EnvelopeLP:
     def n_limit_rows(self) -> int:
         """Linearised limit rows the solver holds: with ``highspy`` only those that can bind
         inside the current box (the others are dropped), with ``appsi`` all rows given."""
+        self._sync_rows()
         return self._n_lim_rows if self.backend == "highspy" else len(self._b)
 
     def sync_pyomo(self) -> None:
         """Write the current data into the Pyomo model's Params (the highspy backend
         updates HiGHS only)."""
         m = self.model
+        self._rows_dirty = False
         self._push_lim_appsi()
         m.x_lo.store_values({i: float(v) for i, v in enumerate(self._lo)})
         m.x_hi.store_values({i: float(v) for i, v in enumerate(self._hi)})
@@ -623,6 +645,7 @@ class EnvelopeLP:
     def solve(self) -> LPSolution:
         """Solve the LP as currently set up (one HiGHS run)."""
         self.n_solves += 1
+        self._sync_rows()
         if self.backend == "highspy":
             x, t, lam, obj, status = self._run_highspy()
         else:
@@ -665,10 +688,33 @@ class EnvelopeLP:
         self.set_t_min(0.0)
 
     def solve_equal(self) -> LPSolution:
-        """Largest common envelope: max t s.t. x_i = t."""
+        """Largest common envelope: max t s.t. x_i = t (by the ratio test with
+        ``equal_solver="ratio"``)."""
+        if self.equal_solver == "ratio":
+            return self._solve_equal_ratio()
         self._reset_modes(tie="equal")
         self.set_objective(t=1.0)
         return self.solve()
+
+    def _solve_equal_ratio(self) -> LPSolution:
+        """:meth:`solve_equal` by :func:`~oe_opt.model.ratio.ratio_solve` on the row sums
+        (x_i = t: one variable, in the intersection of the customers' boxes)."""
+        from oe_opt.model.ratio import ratio_solve
+
+        self.n_solves += 1
+        res = ratio_solve(self._A.sum(axis=1), self._b, float(self._lo.max()),
+                          float(self._hi.min()))
+        if not res.ok:
+            return LPSolution(np.full(self.n, np.nan), np.nan, np.nan, np.nan, "infeasible")
+        x = np.full(self.n, res.t)
+        obj = res.t
+        if self._anchor is not None:
+            obj -= self._anchor[1] * float(np.abs(x - self._anchor[0]).sum())
+        sol = LPSolution(x, res.t, 0.0, obj, "optimal")
+        if len(self._b):
+            slack = self._b - self._A @ x
+            sol.binding_rows = np.nonzero(slack <= 1e-7 * (1.0 + np.abs(self._b)))[0]
+        return sol
 
     def solve_max_total(self) -> LPSolution:
         """Largest total envelope: max sum(x_i)."""

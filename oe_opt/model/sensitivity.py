@@ -323,7 +323,8 @@ class SensitivityModel:
         v = self.node_voltages() if v is None else v
         return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon @ v)])
 
-    def analytic(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None) -> Linearisation:
+    def analytic(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None,
+                 v: np.ndarray | None = None) -> Linearisation:
         """Sensitivities at the last solved state from the Y matrix (no power flow).
 
         Parameters
@@ -334,6 +335,10 @@ class SensitivityModel:
         directions : ndarray, shape (n_flex, k), optional
             Each column a direction of change of the flexible customers'
             power (kW per unit); the identity (one column per customer) if omitted.
+        v : ndarray, optional
+            Complex node voltages (V, :meth:`node_voltages`) of the solved state
+            to linearise at, if not the last solved one (e.g. kept from an earlier
+            power flow).
 
         Returns
         -------
@@ -342,7 +347,7 @@ class SensitivityModel:
         if not self._analytic:
             raise NetworkError("analytic sensitivities were not prepared (analytic=False)")
         e = np.eye(self.n_flex) if directions is None else np.asarray(directions, dtype=float)
-        v = self.node_voltages()
+        v = self.node_voltages() if v is None else np.asarray(v)
         vk = v[self._k]
         s_inj = vk * np.conj(self._y_k @ v)            # injected complex power at K (VA)
         xm = np.concatenate([v[self._mon], self._m_mon @ v])
