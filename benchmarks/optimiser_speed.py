@@ -278,15 +278,18 @@ def main(argv: list[str] | None = None) -> int:
         plot_results(json.loads(jpath.read_text()), out / f"{args.name}.png")
         return 0
     template = load_study(TUTORIAL)
-    rows = [bench_network(k.strip(), template, args.repeat, args.flexible, args.alloc, args.periods)
-            for k in args.networks.split(",") if k.strip()]
+    rows: list[dict] = []
     result = {"name": args.name, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python benchmarks/optimiser_speed.py " + " ".join(argv or sys.argv[1:]),
               "environment": {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "platform": platform.platform(), "dss_python": version("dss-python"),
                               "highspy": version("highspy")},
               "networks": rows}
-    jpath.write_text(json.dumps(result, indent=1))
+    for k in args.networks.split(","):
+        if k.strip():
+            rows.append(bench_network(k.strip(), template, args.repeat, args.flexible, args.alloc,
+                                      args.periods))
+            jpath.write_text(json.dumps(result, indent=1))   # kept network by network
     result = json.loads(jpath.read_text())
     md = markdown(result)
     (out / f"{args.name}.md").write_text(md)

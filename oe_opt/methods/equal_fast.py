@@ -44,19 +44,34 @@ from oe_opt.model.sensitivity import SensitivityModel
 BRACKET_KW = 0.001
 #: most power flows per period-direction before the result is the last verified point
 MAX_POWERFLOWS = 60
+#: predictions of the local power-flow model refining the first candidate (0: the plain LP).
+#: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
+#: flows but cost more time than they save (each is a power series of order 4), so 0.
+MODEL_STEPS = 0
 
 
 def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]],
-               x0_slope: np.ndarray | None) -> np.ndarray:
+               x0_slope: np.ndarray | None, g_ok: np.ndarray | None = None) -> np.ndarray:
     """Per row, the smallest u > 0 where the row's quadratic model crosses 0 at x_ok + u.
 
-    The model goes through (x_ok, h_ok) and the two other points of `pts` nearest
-    x_ok; with only one other point, the derivative at 0 (`x0_slope`, when one of the
-    points is 0) is the third condition.  inf where the model does not cross.
+    With the derivative at x_ok (`g_ok`, from a linearisation at its power flow), the
+    model has that value and slope at x_ok and goes through the other point of `pts`
+    nearest x_ok (a straight line without one).  Otherwise it goes through (x_ok, h_ok)
+    and the two other points of `pts` nearest x_ok; with only one other point, the
+    derivative at 0 (`x0_slope`, when one of the points is 0) is the third condition.
+    inf where the model does not cross.
     """
     others = sorted((p for p in pts if p[0] != x_ok), key=lambda p: abs(p[0] - x_ok))[:2]
     c0 = h_ok
-    if len(others) >= 2:
+    if g_ok is not None:
+        c1 = g_ok
+        if others:
+            x1, h1 = others[0]
+            u1 = x1 - x_ok
+            c2 = (h1 - c0 - c1 * u1) / u1 ** 2
+        else:
+            c2 = np.zeros_like(c0)
+    elif len(others) >= 2:
         (x1, h1), (x2, h2) = others
         u1, u2 = x1 - x_ok, x2 - x_ok
         d1, d2 = (h1 - c0) / u1, (h2 - c0) / u2          # = c1 + c2 u
@@ -90,7 +105,8 @@ def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]
 def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,
                      rows: LimitRows, lp: EnvelopeLP, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
-                     max_powerflows: int = MAX_POWERFLOWS) -> SearchResult:
+                     max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
+                     slope_steps: bool = False) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -107,6 +123,18 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         One variable, ``equal_solver="ratio"``, room for ``rows.n`` rows.
     cap_kw : float
         Envelope cap (kW).
+    margin_kw : float
+        Margin of the LP rows at 0 kW (as the successive LP's).
+    bracket_kw : float
+        Width of the verified bracket (kW).
+    max_powerflows : int
+        Power flows after which the last verified point is reported.
+    model_steps : int
+        Refine the first candidate on the local power-flow model around 0 kW
+        (predictions of :class:`~oe_opt.model.sensitivity.LocalModel`, no power flow).
+    slope_steps : bool
+        Linearise at every verified candidate (analytic, no power flow) for the
+        next step instead of fitting the rows through the earlier power flows.
 
     Returns
     -------
@@ -118,7 +146,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     """
     n0 = ev.n_powerflows
     history: list[Candidate] = []
-    n_lin = 0
+    n_lin = n_model = 0
     reader = ev.state_reader
     ev.state_reader = "yprim"
     try:
@@ -126,7 +154,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
 
         def result(oe, status, binding, c, n_lp):
-            extra = {"n_sensitivity": n_lin, "n_model": 0, "history": history,
+            extra = {"n_sensitivity": n_lin, "n_model": n_model, "history": history,
                      "sensitivity": "analytic", "core": "equal_fast"}
             return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
@@ -152,7 +180,27 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         x = float(np.clip(sol.x[0], 0.0, cap_kw)) if sol.ok else cap_kw
         if not sol.binding_rows.size and sol.ok:
             x = cap_kw                                         # no row binds: the cap is the LP's answer
+        elif model_steps and lin0.model is not None:
+            # the LP on the local power-flow model around 0 kW (no power flow): quadratic
+            # rows through the model's predictions, re-solved by the ratio test
+            mpts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
+            xm = x
+            for _ in range(model_steps):
+                mpts.append((xm, headroom(rows, lin0.model.predict(np.array([s * xm])))))
+                n_model += 1
+                u = _row_roots(0.0, h0, mpts, slope0)
+                n_lp += 1
+                new = min(float(u.min()) if u.size else np.inf, cap_kw)
+                if not np.isfinite(new) or abs(new - xm) <= 0.1 * bracket_kw:
+                    xm = new if np.isfinite(new) else xm
+                    break
+                xm = new
+            if xm < cap_kw:
+                x = max(xm - 0.25 * bracket_kw, 0.5 * xm)      # aim just below the predicted limit
+            else:
+                x = cap_kw
         pts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
+        slopes: dict[float, np.ndarray] = {}
         x_ok, h_ok, c_ok = 0.0, h0, c0
         x_bad: float | None = None
         c_bad: LimitCheck | None = None
@@ -176,8 +224,14 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             if ev.n_powerflows - n0 >= max_powerflows:
                 return result(float(x_ok), FEASIBLE,
                               c_bad.binding if c_bad is not None else "cap", c_ok, n_lp)
+            if c.ok and slope_steps and x_ok not in slopes and x_ok > 0:
+                # the exact slope of every row at this verified state (no power flow)
+                lin = sens.analytic(np.full(len(ev.case.flex_idx), s * x_ok),
+                                    np.ones((len(ev.case.flex_idx), 1)))
+                n_lin += 1
+                slopes[x_ok] = -(rows.sign * (s * lin.dy_dp[:, 0])[rows.q])
             # the one-variable LP on the quadratic rows: the smallest crossing over the rows
-            u = _row_roots(x_ok, h_ok, pts, slope0)
+            u = _row_roots(x_ok, h_ok, pts, slope0, slopes.get(x_ok))
             n_lp += 1
             r = x_ok + float(u.min()) if u.size else np.inf
             gap = hi - x_ok
