@@ -38,6 +38,7 @@ from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
 from oe_opt.model.lp import EnvelopeLP
+from oe_opt.model.ratio import ratio_solve
 from oe_opt.model.sensitivity import SensitivityModel
 
 #: width of the verified bracket (kW): 1 W, bisect's default tolerance
@@ -172,13 +173,15 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         s = -1.0 if direction == "export" else 1.0
         dy = s * lin0.dy_dp                                   # per kW of envelope
         a, b = lp_rows(rows, lin0, dy, np.zeros(1), margin_kw)
-        lp.update(a, b, np.array([cap_kw]))
-        sol = lp.solve_equal()
+        # the envelope LP (equal allocation, one variable) by its ratio test: what
+        # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows (tested),
+        # without the model's bookkeeping
+        sol = ratio_solve(a[:, 0], b, 0.0, cap_kw)
         n_lp = 1
         h0 = headroom(rows, lin0.y)
         slope0 = -a[:, 0]                                      # d headroom / d kW at 0
-        x = float(np.clip(sol.x[0], 0.0, cap_kw)) if sol.ok else cap_kw
-        if not sol.binding_rows.size and sol.ok:
+        x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
+        if not sol.binding.size and sol.ok:
             x = cap_kw                                         # no row binds: the cap is the LP's answer
         elif model_steps and lin0.model is not None:
             # the LP on the local power-flow model around 0 kW (no power flow): quadratic
@@ -201,6 +204,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 x = cap_kw
         pts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
         slopes: dict[float, np.ndarray] = {}
+        active: np.ndarray | None = None                         # rows the steps look at
         x_ok, h_ok, c_ok = 0.0, h0, c0
         x_bad: float | None = None
         c_bad: LimitCheck | None = None
@@ -209,7 +213,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             c = ev.check_direction(direction, x)
             step = "lp" if len(history) == 1 else "model"
             history.append(Candidate(np.array([x]), c.ok, c.binding, c.margin_pct, step))
-            h = headroom(rows, sens.quantities()) if c.converged else None
+            h = headroom(rows, sens.quantities(ev.net.last_node_voltages)) if c.converged else None
             if h is not None:
                 pts.append((x, h))
             if c.ok:
@@ -231,9 +235,22 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 n_lin += 1
                 slopes[x_ok] = -(rows.sign * (s * lin.dy_dp[:, 0])[rows.q])
             # the one-variable LP on the quadratic rows: the smallest crossing over the rows
-            u = _row_roots(x_ok, h_ok, pts, slope0, slopes.get(x_ok))
+            # of the active set (rows that can bind near the limit; a row violated at any
+            # power flow joins it; all rows while there is no bracket below 2 x the step)
+            if h is not None and active is not None:
+                viol = np.nonzero(h < 0)[0]
+                if len(viol):
+                    active = np.union1d(active, viol)
+            idx = slice(None) if active is None else active
+            sub = [(px, ph[idx]) for px, ph in pts]
+            u = _row_roots(x_ok, h_ok[idx], sub, slope0[idx],
+                           None if x_ok not in slopes else slopes[x_ok][idx])
             n_lp += 1
-            r = x_ok + float(u.min()) if u.size else np.inf
+            umin = float(u.min()) if u.size else np.inf
+            if active is None and np.isfinite(umin):
+                keep = np.nonzero(u <= 2.0 * umin + 10 * bracket_kw)[0]
+                active = keep if len(keep) else None
+            r = x_ok + umin
             gap = hi - x_ok
             if r - x_ok <= 0.75 * bracket_kw:
                 t = x_ok + 0.999 * bracket_kw                  # expect a failure: closes the bracket

@@ -57,6 +57,7 @@ class PowerFlowEvaluator:
         #: per-period scratch space of the methods (e.g. the 0-kW check and what was computed
         #: at it, shared by both directions); emptied when :meth:`set_period` changes period
         self.period_cache: dict = {}
+        self._flex_q_zero = False
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
@@ -71,13 +72,16 @@ class PowerFlowEvaluator:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
         if t != self.period:
             self.period_cache.clear()
+        self._flex_q_zero = False
         self.period = t
         self.n_powerflows = 0
 
     def apply(self, p_flex_kw: np.ndarray | float) -> None:
         """Set the flexible customers' active power (kW, load sign), reactive power 0."""
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
-        self.net.set_loads(self.case.flex_idx, p, np.zeros(self.n_flex))
+        # reactive power: set to 0 on the first call of a period, kept 0 by the later ones
+        self.net.set_loads(self.case.flex_idx, p, None if self._flex_q_zero else np.zeros(self.n_flex))
+        self._flex_q_zero = True
 
     def solve(self, p_flex_kw: np.ndarray | float) -> NetworkState:
         """Apply `p_flex_kw`, run one power flow and return the state.

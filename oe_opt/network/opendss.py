@@ -385,10 +385,12 @@ class DssNetwork:
         reader = currents or self.state_reader
         if reader == "yprim" and self._yprim_ok():
             v = self.node_voltages_y()
+            self.last_node_voltages = v
             mags = np.zeros(self._n_currents + 1)
             mags[self._yprim_rows] = np.abs(self._yprim_map @ v)
             vmag = np.abs(v[self._yprim_vnodes])
         elif reader in ("pdelements", "yprim"):
+            self.last_node_voltages = None
             mags = self._current_mags()
             vmag = self.node_vmag_v()[self.voltage_node_idx]
         else:
@@ -401,6 +403,9 @@ class DssNetwork:
 
     #: default branch-current reader of :meth:`read_state` (``pdelements`` or ``yprim``)
     state_reader = "pdelements"
+    #: complex node voltages (V, ``YNodeOrder``) read by the last ``yprim`` state read (None
+    #: after a ``pdelements`` one): the same solved state, for callers that need them too
+    last_node_voltages: np.ndarray | None = None
 
     def node_voltages_y(self) -> np.ndarray:
         """Complex node voltages (V) of the last solved power flow, in ``YNodeOrder``
