@@ -90,6 +90,11 @@ def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]
         c1, c2 = x0_slope, np.zeros_like(c0)
     else:
         return np.full(len(c0), np.inf)
+    return _smallest_root(c0, c1, c2)
+
+
+def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """Per row, the smallest u > 0 with ``c0 + c1 u + c2 u^2 = 0`` (inf if none)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         disc = c1 * c1 - 4.0 * c2 * c0
         sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
@@ -107,7 +112,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      rows: LimitRows, lp: EnvelopeLP, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
-                     slope_steps: bool = False) -> SearchResult:
+                     slope_steps: bool = False, memory: dict | None = None) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -136,6 +141,11 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     slope_steps : bool
         Linearise at every verified candidate (analytic, no power flow) for the
         next step instead of fitting the rows through the earlier power flows.
+    memory : dict, optional
+        Kept by the caller from one period of a day to the next (one dict per day
+        and evaluator): the rows' curvature found in each direction, which makes the
+        first candidate of the next period the root of quadratic rather than linear
+        rows.  Only where the search starts depends on it, not what is verified.
 
     Returns
     -------
@@ -181,8 +191,19 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         h0 = headroom(rows, lin0.y)
         slope0 = -a[:, 0]                                      # d headroom / d kW at 0
         x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
-        if not sol.binding.size and sol.ok:
+        curv = None if memory is None else memory.get(direction)
+        if not sol.binding.size and sol.ok and curv is None:
             x = cap_kw                                         # no row binds: the cap is the LP's answer
+        elif curv is not None:
+            # the rows' curvature seen at the previous period of the day (it changes slowly
+            # from one period to the next): the LP's rows made quadratic, solved by the ratio
+            # test (smallest crossing), aimed just below the predicted limit
+            u = _smallest_root(b, slope0, curv)
+            n_lp += 1
+            xm = float(u.min()) if u.size else np.inf
+            x = cap_kw if xm >= cap_kw else max(xm - 0.25 * bracket_kw, 0.0)
+            if x <= 0.0:
+                x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
         elif model_steps and lin0.model is not None:
             # the LP on the local power-flow model around 0 kW (no power flow): quadratic
             # rows through the model's predictions, re-solved by the ratio test
@@ -224,6 +245,9 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 x_bad, c_bad = x, c
             hi = cap_kw if x_bad is None else x_bad
             if x_bad is not None and x_bad - x_ok <= bracket_kw:
+                if memory is not None and x_ok > 0:
+                    # the rows' curvature between 0 and the limit, for the next period
+                    memory[direction] = (h_ok - h0 - slope0 * x_ok) / x_ok ** 2
                 return result(float(x_ok), FEASIBLE, c_bad.binding, c_ok, n_lp)
             if ev.n_powerflows - n0 >= max_powerflows:
                 return result(float(x_ok), FEASIBLE,

@@ -129,10 +129,14 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows, l
                        margin_kw: float) -> Solve:
     from oe_opt.methods.equal_fast import solve_equal_fast
 
+    # per evaluator (one per day): what a period leaves for the next (the rows' curvature)
+    memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         with one_blas_thread():
             return solve_equal_fast(ev, direction, sens, rows, lp, problem.cap_kw(direction),
-                                    margin_kw=margin_kw, bracket_kw=problem.tolerance_kw)
+                                    margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
+                                    memory=memory.setdefault(ev, {}))
 
     return solve
 
