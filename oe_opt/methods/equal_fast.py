@@ -94,18 +94,20 @@ def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]
 
 
 def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """Per row, the smallest u > 0 with ``c0 + c1 u + c2 u^2 = 0`` (inf if none)."""
+    """Per row, the smallest u > 0 with ``c0 + c1 u + c2 u^2 = 0`` (inf if none; ``c0 >= 0``).
+
+    The numerically stable pair of roots ``q / c2`` and ``c0 / q`` with
+    ``q = -(c1 + sign(c1) sqrt(disc)) / 2``; for ``c2 = 0`` the second is the
+    linear root ``-c0 / c1`` and the first is infinite.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        disc = c1 * c1 - 4.0 * c2 * c0
-        sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
-        q = -0.5 * (c1 + np.where(c1 >= 0, sq, -sq))
-        r1 = np.where(c2 != 0, q / c2, np.inf)
-        r2 = np.where(q != 0, c0 / q, np.inf)
-        lin = np.where(c1 < 0, -c0 / c1, np.inf)
-        r1 = np.where(r1 > 0, r1, np.inf)
-        r2 = np.where(r2 > 0, r2, np.inf)
-        u = np.where(np.abs(c2) * 1e12 < np.abs(c1), lin, np.minimum(r1, r2))
-    return np.where(np.isfinite(u) & (u > 0), u, np.inf)
+        sq = np.sqrt(c1 * c1 - 4.0 * c2 * c0)            # nan: no real root
+        q = -0.5 * (c1 + np.copysign(sq, c1))
+        r1 = q / c2
+        r2 = c0 / q
+    r1[~(r1 > 0)] = np.inf
+    r2[~(r2 > 0)] = np.inf
+    return np.minimum(r1, r2)
 
 
 def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,

@@ -76,7 +76,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 from oe_opt.errors import NetworkError
-from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices
+from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices, RowProduct
 
 #: load-sign power of one kW in watts (consumption raises the drawn current)
 W_PER_KW = 1000.0
@@ -191,6 +191,7 @@ class SensitivityModel:
         if solver not in ("auto", "dense", "sparse"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {solver!r}")
         self._solver = solver
+        self._m_mon_product = None
         self.net = net
         self.flex_idx = np.asarray(flex_idx, dtype=int)
         self.n_flex = len(self.flex_idx)
@@ -321,7 +322,9 @@ class SensitivityModel:
             st = self.net.read_state()
             return np.concatenate([st.voltage_v, st.line_loading_pct, st.transformer_loading_pct])
         v = self.node_voltages() if v is None else v
-        return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon @ v)])
+        if self._m_mon_product is None:
+            self._m_mon_product = RowProduct(self._m_mon)
+        return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon_product(v))])
 
     def analytic(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None,
                  v: np.ndarray | None = None) -> Linearisation:

@@ -20,7 +20,7 @@ import numpy as np
 from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.inputs.timeseries import NetworkProfiles
 from oe_opt.network import opendss_loadshapes, opendss_matrices, opendss_topology
-from oe_opt.network.base import NetworkMatrices, NetworkState
+from oe_opt.network.base import NetworkMatrices, NetworkState, RowProduct
 
 
 #: power-flow convergence tolerance (per unit voltage change between iterations)
@@ -387,7 +387,7 @@ class DssNetwork:
             v = self.node_voltages_y()
             self.last_node_voltages = v
             mags = np.zeros(self._n_currents + 1)
-            mags[self._yprim_rows] = np.abs(self._yprim_map @ v)
+            mags[self._yprim_rows] = np.abs(self._yprim_map(v))
             vmag = np.abs(v[self._yprim_vnodes])
         elif reader in ("pdelements", "yprim"):
             self.last_node_voltages = None
@@ -427,7 +427,7 @@ class DssNetwork:
             m = opendss_matrices.branch_current_matrix(circuit, len(y_order), self._n_currents,
                                                        self.master)
             self._yprim_rows = rows
-            self._yprim_map = m[rows]   # sparse: no BLAS call (and its threads) per read
+            self._yprim_map = RowProduct(m[rows])   # sparse: no BLAS (threads) per read
             self._yprim_vnodes = np.array([pos[self.node_names[i]] for i in self.voltage_node_idx],
                                           dtype=int)
         return self._yprim_map is not False

@@ -49,18 +49,19 @@ def test_fast_core_is_within_its_bracket_of_the_exact_envelope(tutorial, t):
 def test_shared_zero_state_gives_the_results_of_separate_checks(tutorial):
     st, session, case, problem = tutorial
     fast = make_solver(problem, session.net, case, per_customer=False, core="fast")
-    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev1 = PowerFlowEvaluator(session.net, st.limits, case)
+    ev2 = PowerFlowEvaluator(session.net, st.limits, case)   # each day's evaluator: own memory
     shared, separate, pf_shared, pf_separate = [], [], 0, 0
     for t in (8, 20, 34):
         for d in ("export", "import"):
-            ev.set_period(t)
-            r = fast(ev, d)
+            ev1.set_period(t)
+            r = fast(ev1, d)
             shared.append((r.oe_kw, r.status, r.binding))
             pf_shared += r.n_powerflows
         for d in ("export", "import"):
-            ev.set_period(t)
-            ev.period_cache.clear()                       # as if each direction checked 0 kW itself
-            r = fast(ev, d)
+            ev2.set_period(t)
+            ev2.period_cache.clear()                      # as if each direction checked 0 kW itself
+            r = fast(ev2, d)
             separate.append((r.oe_kw, r.status, r.binding))
             pf_separate += r.n_powerflows
     for (a, sa, ba), (b, sb, bb) in zip(shared, separate):

@@ -138,7 +138,8 @@ def test_yprim_state_reader_equals_opendss_currents():
         old, new = net.read_state("pdelements"), net.read_state("yprim")
         for field in ("voltage_v", "line_loading_pct", "transformer_loading_pct"):
             x, y = getattr(old, field), getattr(new, field)
-            assert np.allclose(y, x, rtol=1e-9, atol=1e-12), field
+            # 1e-9 relative; currents that cancel to ~0 (idle service cables) to 1e-9 % of rating
+            assert np.allclose(y, x, rtol=1e-9, atol=1e-9), field
         assert new.line_loading_pct.max() > 10     # currents that matter were compared
     # the reader reads the present state: a different solution gives different loadings
     net.set_loads(np.arange(31), np.full(31, 12.0), np.zeros(31))
