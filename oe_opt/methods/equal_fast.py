@@ -8,8 +8,10 @@ Per period and direction (:func:`solve_equal_fast`):
    there (computed once per period from the kept node voltages).  A broken
    limit at 0 kW: ``infeasible``, as ``step``/``bisect`` report it.
 2. The envelope LP's rows ``A x <= b`` at 0 kW (:func:`~oe_opt.model.limits.lp_rows`,
-   the same rows as the successive LP) solved by :class:`~oe_opt.model.lp.EnvelopeLP`
-   with ``equal_solver="ratio"`` (one variable: the ratio test, equal to HiGHS, tested).
+   the same rows as the successive LP), the equal-allocation LP of
+   :class:`~oe_opt.model.lp.EnvelopeLP` solved by its ratio test
+   (:func:`~oe_opt.model.ratio.ratio_solve`: what ``EnvelopeLP(...,
+   equal_solver="ratio").solve_equal()`` computes, equal to HiGHS, tested).
 3. Full power flows at the candidates.  Each power flow gives every limit
    row's exact headroom there (the state read through ``|M V|`` of the solved
    node voltages, :meth:`DssNetwork.read_state` ``currents="yprim"``).  Every row
@@ -37,7 +39,6 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
-from oe_opt.model.lp import EnvelopeLP
 from oe_opt.model.ratio import ratio_solve
 from oe_opt.model.sensitivity import SensitivityModel
 
@@ -111,7 +112,7 @@ def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray
 
 
 def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,
-                     rows: LimitRows, lp: EnvelopeLP, cap_kw: float, *,
+                     rows: LimitRows, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
                      slope_steps: bool = False, memory: dict | None = None) -> SearchResult:
@@ -127,8 +128,6 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         With analytic sensitivities, for the evaluator's flexible customers.
     rows : LimitRows
         The limit rows on ``sens.layout``.
-    lp : EnvelopeLP
-        One variable, ``equal_solver="ratio"``, room for ``rows.n`` rows.
     cap_kw : float
         Envelope cap (kW).
     margin_kw : float

@@ -95,11 +95,11 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     nvar = e.shape[1]
     # one variable: its LP solved by the ratio test (the same optimum as HiGHS, tested)
     equal_solver = "ratio" if nvar == 1 else "highs"
+    if not per_customer and (core == "fast" or (core == "auto" and sensitivity == "analytic")):
+        return _fast_equal_solver(problem, sens, rows, margin_kw)
     lp = _shared(net, ("lp", nvar, rows.n, backend, equal_solver),
                  lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
                                     equal_solver=equal_solver))
-    if not per_customer and (core == "fast" or (core == "auto" and sensitivity == "analytic")):
-        return _fast_equal_solver(problem, sens, rows, lp, margin_kw)
     lin = Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -125,7 +125,7 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     return solve
 
 
-def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows, lp: EnvelopeLP,
+def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
                        margin_kw: float) -> Solve:
     from oe_opt.methods.equal_fast import solve_equal_fast
 
@@ -134,7 +134,7 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows, l
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         with one_blas_thread():
-            return solve_equal_fast(ev, direction, sens, rows, lp, problem.cap_kw(direction),
+            return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}))
 
