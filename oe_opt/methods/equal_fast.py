@@ -46,6 +46,11 @@ from oe_opt.model.sensitivity import SensitivityModel
 BRACKET_KW = 0.001
 #: most power flows per period-direction before the result is the last verified point
 MAX_POWERFLOWS = 60
+#: a candidate aims this many brackets below the predicted limit ...
+AIM = 0.5
+#: ... unless the prediction is within this many brackets of a verified (violating) point: then
+#: the candidate is one bracket above (below) it, which closes the bracket if it fails (holds)
+CLOSE = 1.5
 #: predictions of the local power-flow model refining the first candidate (0: the plain LP).
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
@@ -199,10 +204,10 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             # the rows' curvature seen at the previous period of the day (it changes slowly
             # from one period to the next): the LP's rows made quadratic, solved by the ratio
             # test (smallest crossing), aimed just below the predicted limit
-            u = _smallest_root(b, slope0, curv)
+            u = _smallest_root(h0, slope0, curv)         # the fit of h0, not the margined rows
             n_lp += 1
             xm = float(u.min()) if u.size else np.inf
-            x = cap_kw if xm >= cap_kw else max(xm - 0.25 * bracket_kw, 0.0)
+            x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
             if x <= 0.0:
                 x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
         elif model_steps and lin0.model is not None:
@@ -277,12 +282,12 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 active = keep if len(keep) else None
             r = x_ok + umin
             gap = hi - x_ok
-            if r - x_ok <= 0.75 * bracket_kw:
-                t = x_ok + 0.999 * bracket_kw                  # expect a failure: closes the bracket
-            elif x_bad is not None and x_bad - r <= 0.75 * bracket_kw:
-                t = x_bad - 0.999 * bracket_kw                 # expect a success: closes the bracket
+            if r - x_ok <= CLOSE * bracket_kw:
+                t = x_ok + 0.999 * bracket_kw                  # a failure closes the bracket
+            elif x_bad is not None and x_bad - r <= CLOSE * bracket_kw:
+                t = x_bad - 0.999 * bracket_kw                 # a success closes the bracket
             else:
-                t = r - 0.25 * bracket_kw                      # just below the predicted limit
+                t = r - AIM * bracket_kw                       # just below the predicted limit
             if x_bad is None and t >= cap_kw:
                 t = cap_kw
             # safeguard: inside the bracket, and bisection when the bracket stops shrinking
