@@ -42,6 +42,10 @@ def _shared(net: DssNetwork, key: tuple, build: Callable[[], object]):
     return store[key]
 
 
+#: per-customer LPs with at least this many variables use the active-set LP
+ACTIVE_SET_MIN_VARIABLES = 50
+
+
 def sensitivity_model(net: DssNetwork, flex_idx: np.ndarray, analytic: bool = True) -> SensitivityModel:
     """The (cached) sensitivity model of `net` for these flexible customers."""
     key = ("sens", tuple(int(i) for i in flex_idx), analytic)
@@ -97,9 +101,12 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     equal_solver = "ratio" if nvar == 1 else "highs"
     if not per_customer and (core == "fast" or (core == "auto" and sensitivity == "analytic")):
         return _fast_equal_solver(problem, sens, rows, margin_kw)
-    lp = _shared(net, ("lp", nvar, rows.n, backend, equal_solver),
+    # many customers: every row is dense and few bind, so HiGHS holds only the rows near
+    # binding and gets the others when its solution violates them (constraint generation)
+    active = backend == "highspy" and nvar >= ACTIVE_SET_MIN_VARIABLES
+    lp = _shared(net, ("lp", nvar, rows.n, backend, equal_solver, active),
                  lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
-                                    equal_solver=equal_solver))
+                                    equal_solver=equal_solver, active_set=active))
     lin = Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:

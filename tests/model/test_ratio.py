@@ -57,3 +57,28 @@ def test_ratio_test_picks_the_tightest_row_and_reports_infeasible_boxes():
     assert not ratio_solve(a, b, 3.0, 5.0).ok               # row 1 violated at the lower bound
     with pytest.raises(ValueError, match="unbounded"):
         ratio_solve(np.array([-1.0]), np.array([1.0]))
+
+
+@pytest.mark.parametrize("objective", ["solve_max_total", "solve_equal", "solve_maxmin",
+                                       "solve_log_fair"])
+def test_active_set_lp_reaches_the_full_lps_optimum(objective):
+    """Constraint generation (only rows near binding, violated rows added) gives the optimum of
+    the LP with every row, on dense random rows where few bind."""
+    rng = np.random.default_rng(5)
+    n, m = 40, 400
+    full = EnvelopeLP(n, m)
+    act = EnvelopeLP(n, m, active_set=True)
+    added = 0
+    for _ in range(8):
+        a = np.abs(rng.normal(size=(m, n))) * rng.uniform(0.01, 1.0, size=(m, 1))
+        b = rng.uniform(5.0, 60.0, size=m)
+        caps = rng.uniform(2.0, 10.0, size=n)
+        for lp in (full, act):
+            lp.update(a, b, caps)
+        s_f, s_a = getattr(full, objective)(), getattr(act, objective)()
+        assert s_f.ok and s_a.ok
+        assert s_a.objective == pytest.approx(s_f.objective, rel=1e-7, abs=1e-7)
+        assert np.all(a @ s_a.x <= b + 1e-6)                # every row holds, held or not
+        added += act.n_limit_rows - min(m, 32)
+    assert act.n_limit_rows < m / 2                          # the LP held few of the rows
+    assert added > 0                                         # and generation had to add some
