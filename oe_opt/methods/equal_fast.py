@@ -40,7 +40,7 @@ from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
 from oe_opt.model.ratio import ratio_solve
-from oe_opt.model.sensitivity import SensitivityModel
+from oe_opt.model.sensitivity import Linearisation, SensitivityModel
 
 #: width of the verified bracket (kW): 1 W, bisect's default tolerance
 BRACKET_KW = 0.001
@@ -51,6 +51,8 @@ AIM = 0.5
 #: ... unless the prediction is within this many brackets of a verified (violating) point: then
 #: the candidate is one bracket above (below) it, which closes the bracket if it fails (holds)
 CLOSE = 1.5
+#: periods of a day that one analytic linearisation at 0 kW serves (see ``memory``)
+SLOPE_REFRESH = 6
 #: predictions of the local power-flow model refining the first candidate (0: the plain LP).
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
@@ -120,7 +122,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      rows: LimitRows, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
-                     slope_steps: bool = False, memory: dict | None = None) -> SearchResult:
+                     slope_steps: bool = False, memory: dict | None = None,
+                     slope_refresh: int = SLOPE_REFRESH) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -151,7 +154,11 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         Kept by the caller from one period of a day to the next (one dict per day
         and evaluator): the rows' curvature found in each direction, which makes the
         first candidate of the next period the root of quadratic rather than linear
-        rows.  Only where the search starts depends on it, not what is verified.
+        rows, and the sensitivities at 0 kW, recomputed every `slope_refresh` periods
+        (in between, the kept ones start the search).  Only where the search starts
+        depends on it, not what is verified.
+    slope_refresh : int
+        Periods one linearisation at 0 kW serves (1: every period its own).
 
     Returns
     -------
@@ -182,10 +189,19 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         key = ("equal_fast_lin0", id(sens))
         lin0 = ev.period_cache.get(key)
         if lin0 is None:
-            e = np.ones((len(ev.case.flex_idx), 1))
-            lin0 = sens.analytic(np.zeros(len(ev.case.flex_idx)), e, v=v0)
+            nf = len(ev.case.flex_idx)
+            kept = None if memory is None else memory.get("dy_dp")
+            if kept is not None and memory["age"] < slope_refresh:
+                # the sensitivities at 0 kW of a recent period of the day (they change little
+                # from one period to the next; only where the search starts depends on them)
+                lin0 = Linearisation(sens.quantities(v0), kept, np.zeros(nf), "analytic")
+                memory["age"] += 1
+            else:
+                lin0 = sens.analytic(np.zeros(nf), np.ones((nf, 1)), v=v0)
+                n_lin = 1
+                if memory is not None:
+                    memory["dy_dp"], memory["age"] = lin0.dy_dp, 1
             ev.period_cache[key] = lin0
-            n_lin = 1
         s = -1.0 if direction == "export" else 1.0
         dy = s * lin0.dy_dp                                   # per kW of envelope
         a, b = lp_rows(rows, lin0, dy, np.zeros(1), margin_kw)

@@ -42,7 +42,11 @@ def default_targets() -> list[tuple[object, str, str]]:
         from oe_opt.model import ratio
     except ImportError:
         return targets
-    targets += [(equal_fast, "lp_rows", "lp_build"), (ratio, "ratio_solve", "lp_solve")]
+    # the fast core's one-variable LP: the ratio test on the rows at 0 kW and on the quadratic
+    # rows of its steps (counted as LP solves)
+    targets += [(equal_fast, "lp_rows", "lp_build"), (ratio, "ratio_solve", "lp_solve"),
+                (equal_fast, "ratio_solve", "lp_solve"), (equal_fast, "_row_roots", "lp_solve"),
+                (equal_fast, "_smallest_root", "lp_solve"), (equal_fast, "headroom", "lp_build")]
     return targets
 
 
