@@ -3,10 +3,17 @@ wired to the problem, the network's sensitivity model and the envelope LP.
 
 ``lp``
     The equal-allocation envelope (one value for every flexible customer, as
-    ``step`` and ``bisect``) with the envelope caps.
+    ``step`` and ``bisect``) with the envelope caps.  With analytic sensitivities
+    it runs the fast core of :mod:`oe_opt.methods.equal_fast` (the one-variable LP
+    by its ratio test, quadratic steps on the rows, a verified 1 W bracket);
+    otherwise (and with ``make_solver(..., core="slp")``) the successive LP.
 ``alloc``
     One envelope per flexible customer, with per-customer caps and the
-    problem's allocation objective (any name of :mod:`oe_opt.model.allocations`).
+    problem's allocation objective (any name of :mod:`oe_opt.model.allocations`);
+    from :data:`ACTIVE_SET_MIN_VARIABLES` customers on, the LP holds only the rows
+    near binding (:class:`EnvelopeLP` ``active_set``, constraint generation).
+
+The solvers run with BLAS pinned to one thread (:mod:`oe_opt.methods.blas`).
 """
 
 from __future__ import annotations
