@@ -256,7 +256,9 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             c = ev.check_direction(direction, x)
             step = "lp" if len(history) == 1 else "model"
             history.append(Candidate(np.array([x]), c.ok, c.binding, c.margin_pct, step))
-            h = headroom(rows, sens.quantities(ev.net.last_node_voltages)) if c.converged else None
+            # the node voltages the state read just read (engines without them: read again)
+            v = getattr(ev.net, "last_node_voltages", None)
+            h = headroom(rows, sens.quantities(v)) if c.converged else None
             if h is not None:
                 pts.append((x, h))
             if c.ok:
