@@ -141,16 +141,20 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
 
 def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
                        margin_kw: float) -> Solve:
-    from oe_opt.methods.equal_fast import solve_equal_fast
+    from oe_opt.methods.equal_fast import SLOPE_REFRESH, solve_equal_fast
+    from oe_opt.model.sensitivity import DENSE_MAX_INJECTIONS
 
     # per evaluator (one per day): what a period leaves for the next (the rows' curvature)
     memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
+    # small networks (dense sensitivity solver): a linearisation costs less than the power flows
+    # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py)
+    refresh = 1 if len(sens.injection_nodes) <= DENSE_MAX_INJECTIONS else SLOPE_REFRESH
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         with one_blas_thread():
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
-                                    memory=memory.setdefault(ev, {}))
+                                    memory=memory.setdefault(ev, {}), slope_refresh=refresh)
 
     return solve
 

@@ -73,17 +73,16 @@ def ratio_solve(a: np.ndarray, b: np.ndarray, lower: float = 0.0, upper: float =
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
     lo, hi = float(lower), float(upper)
-    if lo > hi or np.any(a * lo > b + rel_tol * (1.0 + np.abs(b))):
+    scale = rel_tol * (1.0 + np.abs(b))
+    if lo > hi or np.any(a * lo > b + scale):
         return RatioSolution(np.nan, "infeasible", np.zeros(0, dtype=int))
-    pos = a > COEF_EPS * (1.0 + np.abs(b))
+    pos = a > (COEF_EPS / rel_tol) * scale
     if pos.any():
-        ratios = b[pos] / a[pos]
-        t = min(hi, float(ratios.min()))
+        t = min(hi, float((b[pos] / a[pos]).min()))
     else:
         t = hi
     if not np.isfinite(t):
         raise ValueError("the one-variable LP is unbounded (no row limits t and no upper bound)")
     t = max(t, lo)
-    slack = b - a * t
-    binding = np.nonzero(slack <= rel_tol * (1.0 + np.abs(b)))[0]
+    binding = np.nonzero(b - a * t <= scale)[0]
     return RatioSolution(t, "optimal", binding)
