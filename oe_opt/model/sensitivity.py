@@ -472,9 +472,17 @@ class SensitivityModel:
         return self._sparse_lu(d).solve(rhs, trans="T")
 
     def _load_terms(self, d: np.ndarray) -> sp.csr_matrix:
+        """The load terms ``D`` (real form) for `d`: the sparsity pattern is built once, each
+        call only fills in the values."""
         n = self.n_nodes
         vals = np.concatenate([d.real, d.imag, d.imag, -d.real])
-        return sp.csr_matrix((vals, (self._d_rows, self._d_cols)), shape=(2 * n, 2 * n))
+        if getattr(self, "_d_pattern", None) is None:
+            order = sp.csr_matrix((np.arange(1.0, len(vals) + 1), (self._d_rows, self._d_cols)),
+                                  shape=(2 * n, 2 * n))
+            self._d_pattern = (order.indices.copy(), order.indptr.copy(),
+                               order.data.astype(int) - 1)
+        indices, indptr, perm = self._d_pattern
+        return sp.csr_matrix((vals[perm], indices, indptr), shape=(2 * n, 2 * n))
 
     def _sparse_lu(self, d: np.ndarray):
         """Sparse LU of the real Jacobian ``J0 + D`` (sparse solver)."""
