@@ -8,6 +8,7 @@ counting them.  Every method (search or optimisation) verifies through it.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -68,10 +69,17 @@ class PowerFlowEvaluator:
     net : DssNetwork
     limits : LimitSpec
     case : DayCase
+    state_reader : str, optional
+        Branch-current reader of the checks (``pdelements`` or ``yprim``, see
+        :meth:`DssNetwork.read_state`); None: the network's default.
     """
 
-    def __init__(self, net: DssNetwork, limits: LimitSpec, case: DayCase):
+    def __init__(self, net: DssNetwork, limits: LimitSpec, case: DayCase,
+                 state_reader: str | None = None):
         self.net, self.limits, self.case = net, limits, case
+        #: how the state is read (``DssNetwork.read_state(currents=...)``; None: the engine's
+        #: default); a method may switch it for its own checks
+        self.state_reader = state_reader
         self.n_flex = len(case.flex_idx)
         self.period: int | None = None
         self.n_powerflows = 0
@@ -98,6 +106,9 @@ class PowerFlowEvaluator:
         self._names = dict(mv_node_names=net.mv_node_names if self.read_mv else [],
                            vuf_buses=net.three_phase_buses if self.read_vuf else [],
                            mv_elements=mv_elements(net))
+        #: per-period scratch space of the methods (e.g. the 0-kW check and what was computed
+        #: at it, shared by both directions); emptied when :meth:`set_period` changes period
+        self.period_cache: dict = {}
 
     def set_period(self, t: int) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
@@ -113,6 +124,8 @@ class PowerFlowEvaluator:
             self.net.set_sources(c.sources.idx, c.sources.pu[t], c.sources.angle_deg[t])
         if getattr(c, "pv_irradiance", None) is not None and c.pv_irradiance.shape[1]:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
+        if t != self.period:
+            self.period_cache.clear()
         self.period = t
         self.n_powerflows = 0
         # the volt-var iteration starts each period from Q = 0 (a period's results do not
@@ -123,6 +136,9 @@ class PowerFlowEvaluator:
         """Set the flexible customers' active power (kW, load sign) and their reactive power
         (``DayCase.flex_q_kvar``: 0, or a fixed power factor's)."""
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
+        # kvar is set with every kW: OpenDSS recomputes a load's kvar from its power factor when
+        # only kW is set, so "keep the last kvar" is not safe (seen on an MV-LV model: another
+        # state, another verdict, at the same kW)
         self.net.set_loads(self.case.flex_idx, p, self.case.flex_q_kvar(p))
 
     def solve(self, p_flex_kw: np.ndarray | float) -> NetworkState:
@@ -144,8 +160,13 @@ class PowerFlowEvaluator:
                 np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,)))
             self.n_powerflows += 1
             self.net.solve()
-        self.last_state = (self.net.read_state(mv=self.read_mv, vuf=self.read_vuf)
-                           if self.read_mv or self.read_vuf else self.net.read_state())
+        if self.read_mv or self.read_vuf:
+            self.last_state = self.net.read_state(self.state_reader, mv=self.read_mv,
+                                                  vuf=self.read_vuf)
+        elif self.state_reader is None:
+            self.last_state = self.net.read_state()
+        else:
+            self.last_state = self.net.read_state(self.state_reader)
         return self.last_state
 
     def _solve_volt_var(self, p: np.ndarray) -> None:
@@ -202,6 +223,28 @@ class PowerFlowEvaluator:
         c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                             self.net.transformer_names, **self._names)
         return replace(c, flex_q_kvar=self.last_q_kvar.copy(), flex_p_kw=self.last_p_kw.copy())
+
+    def check_zero(self, at_state: Callable[[], object] | None = None) -> tuple[LimitCheck, object]:
+        """:meth:`check` with every flexible customer at 0 kW, once per period.
+
+        Both directions of a period share this state (the fixed injections are the
+        period's, the flexible ones 0), so it is solved once and the check reused
+        until :meth:`set_period` moves to another period.  `at_state` is called
+        right after that power flow (e.g. to read the solved node voltages) and its
+        result cached with the check.  Only the first call runs (and counts) a power
+        flow.
+
+        Returns
+        -------
+        (LimitCheck, object)
+            The check and what `at_state` returned there (None without it).
+        """
+        hit = self.period_cache.get("zero")
+        if hit is None:
+            c = self.check(0.0)
+            hit = (c, at_state() if (at_state is not None and c.converged) else None)
+            self.period_cache["zero"] = hit
+        return hit
 
     def check_direction(self, direction: str, oe_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` for envelope values `oe_kw` (kW, >= 0) in `direction`."""

@@ -3,20 +3,30 @@ wired to the problem, the network's sensitivity model and the envelope LP.
 
 ``lp``
     The equal-allocation envelope (one value for every flexible customer, as
-    ``step`` and ``bisect``) with the envelope caps.
+    ``step`` and ``bisect``) with the envelope caps.  With analytic sensitivities,
+    ``holds_for = "full_use"`` and no optional (MV, unbalance) limits it runs the fast core of :mod:`oe_opt.methods.equal_fast` (the one-variable LP
+    by its ratio test, quadratic steps on the rows, a verified 1 W bracket);
+    otherwise (and with ``make_solver(..., core="slp")``) the successive LP, and for
+    ``any_use`` the worst-corner successive LP of :mod:`oe_opt.methods.any_use`.
 ``alloc``
     One envelope per flexible customer, with per-customer caps and the
-    problem's allocation objective (any name of :mod:`oe_opt.model.allocations`).
+    problem's allocation objective (any name of :mod:`oe_opt.model.allocations`);
+    from :data:`ACTIVE_SET_MIN_VARIABLES` customers on, the LP holds only the rows
+    near binding (:class:`EnvelopeLP` ``active_set``, constraint generation).
+
+The solvers run with BLAS pinned to one thread (:mod:`oe_opt.methods.blas`).
 """
 
 from __future__ import annotations
 
+import weakref
 
 import numpy as np
 
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.cache import sensitivity_model, shared
+from oe_opt.methods.blas import one_blas_thread
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
@@ -26,6 +36,7 @@ from oe_opt.model.allocations import get_allocation
 from oe_opt.model.limits import limit_rows
 from oe_opt.model.lp import EnvelopeLP
 from oe_opt.network.base import mv_elements
+from oe_opt.model.sensitivity import SensitivityModel
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.problem import EnvelopeProblem
 
@@ -33,10 +44,14 @@ from oe_opt.problem import EnvelopeProblem
 #: verified minimum (0.005 %)
 MAXMIN_HOLD = 5e-5
 
+#: per-customer LPs with at least this many variables use the active-set LP
+ACTIVE_SET_MIN_VARIABLES = 50
+
+
 def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
-                max_iter: int = 8) -> Solve:
+                max_iter: int = 8, core: str = "auto") -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -54,6 +69,11 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         see :mod:`oe_opt.model.sensitivity`).
     backend : str
         :class:`EnvelopeLP` backend.
+    core : str
+        For one equal value: ``fast`` (:mod:`oe_opt.methods.equal_fast`: the LP by its
+        ratio test, quadratic steps on the rows, a verified 1 W bracket), ``slp`` (the
+        successive LP of :mod:`oe_opt.methods.slp`) or ``auto`` (fast with analytic
+        sensitivities).  Per-customer variables always use the successive LP.
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -80,8 +100,17 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
         allocation = "equal"
     objective = get_allocation(allocation)
     nvar = e.shape[1]
-    lp = shared(net, ("lp", nvar, rows.n, backend),
-                 lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend))
+    # one variable: its LP solved by the ratio test (the same optimum as HiGHS, tested)
+    equal_solver = "ratio" if nvar == 1 else "highs"
+    fast = core == "fast" or (core == "auto" and sensitivity == "analytic")
+    if not per_customer and fast and problem.holds_for == "full_use" and not extra.n:
+        return _fast_equal_solver(problem, sens, rows, margin_kw)
+    # many customers: every row is dense and few bind, so HiGHS holds only the rows near
+    # binding and gets the others when its solution violates them (constraint generation)
+    active = backend == "highspy" and nvar >= ACTIVE_SET_MIN_VARIABLES
+    lp = shared(net, ("lp", nvar, rows.n, backend, equal_solver, active),
+                lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
+                                   equal_solver=equal_solver, active_set=active))
     lin = ExtraLinearise(sens, e, sensitivity, extra) if extra.n else Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -109,15 +138,36 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         caps, weights = caps_weights(direction)
-        res = run(ev, direction, caps, lambda model: objective.solve(model, weights),
-                  objective.improves(weights), objective.componentwise)
-        if per_customer and allocation == "maxmin":
-            res = _maxmin_second_stage(res, caps, lambda t_min, x1: run(
-                ev, direction, caps, lambda model: model.solve_max_total_above(t_min),
-                get_allocation("max_total").improves(None), False, start=x1))
+        with one_blas_thread():
+            res = run(ev, direction, caps, lambda model: objective.solve(model, weights),
+                      objective.improves(weights), objective.componentwise)
+            if per_customer and allocation == "maxmin":
+                res = _maxmin_second_stage(res, caps, lambda t_min, x1: run(
+                    ev, direction, caps, lambda model: model.solve_max_total_above(t_min),
+                    get_allocation("max_total").improves(None), False, start=x1))
         if per_customer:
             res.extra["allocation"] = allocation
         return res
+
+    return solve
+
+
+def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
+                       margin_kw: float) -> Solve:
+    from oe_opt.methods.equal_fast import SLOPE_REFRESH, solve_equal_fast
+    from oe_opt.model.sensitivity import DENSE_MAX_INJECTIONS
+
+    # per evaluator (one per day): what a period leaves for the next (the rows' curvature)
+    memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
+    # small networks (dense sensitivity solver): a linearisation costs less than the power flows
+    # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py)
+    refresh = 1 if len(sens.injection_nodes) <= DENSE_MAX_INJECTIONS else SLOPE_REFRESH
+
+    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
+        with one_blas_thread():
+            return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
+                                    margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
+                                    memory=memory.setdefault(ev, {}), slope_refresh=refresh)
 
     return solve
 

@@ -99,6 +99,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: rows an active-set LP starts from besides the last solution's binding rows
+ACTIVE_SEED = 32
 #: Param value meaning "no bound" (HiGHS treats |bounds| >= 1e20 as infinite)
 BIG = 1e20
 TIE_MODES = {None: (-BIG, BIG), "equal": (0.0, 0.0), "min": (0.0, BIG)}
@@ -277,15 +279,36 @@ class EnvelopeLP:
     backend : str
         ``highspy`` (compile once, update HiGHS directly) or ``appsi``
         (Pyomo persistent solver with mutable Params).
+    equal_solver : str
+        How :meth:`solve_equal` solves its one-variable LP: ``highs`` (the
+        backend) or ``ratio`` (the ratio test of :func:`oe_opt.model.ratio.ratio_solve`,
+        no solver call; the same optimum, tested).  With ``ratio`` the limit rows
+        reach the backend only when another objective is solved.
+    active_set : bool
+        Constraint generation (``highspy``): HiGHS holds only the limit rows that
+        bound the last solution and the ``ACTIVE_SEED`` tightest rows in the box;
+        every solve adds the rows its solution violates and re-solves until none
+        is violated, so the optimum is the full LP's (tested).  For many customers,
+        where every row is dense (one coefficient per customer) and few bind.
     """
 
     def __init__(self, n_customers: int, n_constraints: int, n_breakpoints: int = 16,
-                 backend: str = "highspy", n_extra: int = 0):
+                 backend: str = "highspy", n_extra: int = 0, equal_solver: str = "highs",
+                 active_set: bool = False):
         if n_customers < 1 or n_constraints < 0 or n_extra < 0:
             raise ValueError("EnvelopeLP needs n_customers >= 1 and n_constraints, n_extra >= 0")
         if backend not in ("highspy", "appsi"):
             raise ValueError(f"backend must be 'highspy' or 'appsi', got {backend!r}")
+        if active_set and backend != "highspy":
+            raise ValueError("active_set needs the highspy backend")
+        self.active_set = bool(active_set)
+        self._active_hint = np.zeros(0, dtype=int)
+        self._reach = np.zeros(0, dtype=int)
+        if equal_solver not in ("highs", "ratio"):
+            raise ValueError(f"equal_solver must be 'highs' or 'ratio', got {equal_solver!r}")
         self.n, self.m, self.n_bp, self.backend = n_customers, n_constraints, n_breakpoints, backend
+        self.equal_solver = equal_solver
+        self._rows_dirty = False
         self.n_extra = n_extra
         self._rows_cap = max(n_constraints + n_extra, 1)
         self.model = build_model(n_customers, self._rows_cap, n_breakpoints)
@@ -391,6 +414,17 @@ class EnvelopeLP:
     def _push_rows(self) -> None:
         self._A = np.vstack([self._A_lim, self._extra[0]])
         self._b = np.concatenate([self._b_lim, self._extra[1]])
+        if self.equal_solver == "ratio":
+            self._rows_dirty = True      # pushed to the backend when it solves (_sync_rows)
+            return
+        self._push_rows_backend()
+
+    def _sync_rows(self) -> None:
+        if self._rows_dirty:
+            self._rows_dirty = False
+            self._push_rows_backend()
+
+    def _push_rows_backend(self) -> None:
         if self.backend == "highspy":
             self._push_lim_highspy()
         else:
@@ -430,14 +464,30 @@ class EnvelopeLP:
         if self._n_lim_rows:
             h.deleteRows(self._n_lim_rows,
                          np.arange(self._lim0, self._lim0 + self._n_lim_rows, dtype=np.int32))
-        sub = A[keep]
+        self._n_lim_rows = 0
+        self._lim_kept = np.zeros(0, dtype=int)
+        self._reach = keep
+        if self.active_set and len(keep) > ACTIVE_SEED:
+            # constraint generation: start from the rows that bound the last solution and the
+            # rows tightest in the box; solve() adds every row the solution violates
+            tight = keep[np.argsort((b[keep] - (np.clip(A[keep], None, 0.0) @ self._lo))
+                                    / np.maximum(reach[keep], 1e-300))[:ACTIVE_SEED]]
+            hint = self._active_hint[self._active_hint < len(b)]
+            keep = np.union1d(tight, np.intersect1d(hint, keep))
+        self._add_lim_rows(keep)
+
+    def _add_lim_rows(self, rows: np.ndarray) -> None:
+        """Append limit rows `rows` (indices of ``self._A``) to the HiGHS lim block."""
+        if not len(rows):
+            return
+        A, b = self._A, self._b
+        sub = A[rows]
         nz_r, nz_c = np.nonzero(sub)
-        starts = np.searchsorted(nz_r, np.arange(len(keep))).astype(np.int32)
-        if len(keep):
-            h.addRows(len(keep), np.full(len(keep), -np.inf), b[keep], len(nz_r), starts,
-                      self._col_x[nz_c], sub[nz_r, nz_c])
-        self._n_lim_rows = len(keep)
-        self._lim_kept = keep
+        starts = np.searchsorted(nz_r, np.arange(len(rows))).astype(np.int32)
+        self._h.addRows(len(rows), np.full(len(rows), -np.inf), b[rows], len(nz_r), starts,
+                        self._col_x[nz_c], sub[nz_r, nz_c])
+        self._n_lim_rows += len(rows)
+        self._lim_kept = np.concatenate([self._lim_kept, rows])
 
     def _push_lim_appsi(self) -> None:
         m = self.model
@@ -592,12 +642,14 @@ class EnvelopeLP:
     def n_limit_rows(self) -> int:
         """Linearised limit rows the solver holds: with ``highspy`` only those that can bind
         inside the current box (the others are dropped), with ``appsi`` all rows given."""
+        self._sync_rows()
         return self._n_lim_rows if self.backend == "highspy" else len(self._b)
 
     def sync_pyomo(self) -> None:
         """Write the current data into the Pyomo model's Params (the highspy backend
         updates HiGHS only)."""
         m = self.model
+        self._rows_dirty = False
         self._push_lim_appsi()
         m.x_lo.store_values({i: float(v) for i, v in enumerate(self._lo)})
         m.x_hi.store_values({i: float(v) for i, v in enumerate(self._hi)})
@@ -623,14 +675,30 @@ class EnvelopeLP:
     def solve(self) -> LPSolution:
         """Solve the LP as currently set up (one HiGHS run)."""
         self.n_solves += 1
+        self._sync_rows()
         if self.backend == "highspy":
             x, t, lam, obj, status = self._run_highspy()
+            while self.active_set and status == "optimal":
+                # constraint generation: the rows of the box the solution violates join the LP
+                # (re-solved from HiGHS's current basis) until it violates none: then it is an
+                # optimum of the LP with every row
+                out = np.setdiff1d(np.arange(len(self._b)), self._lim_kept, assume_unique=True)
+                if not len(out):
+                    break
+                viol = out[self._A[out] @ x - self._b[out] > 1e-9 * (1.0 + np.abs(self._b[out]))]
+                if not len(viol):
+                    break
+                self._add_lim_rows(viol)
+                self.n_solves += 1
+                x, t, lam, obj, status = self._run_highspy()
         else:
             x, t, lam, obj, status = self._run_appsi()
         sol = LPSolution(x, t, lam, obj, status)
         if sol.ok and len(self._b):
             slack = self._b - self._A @ x
             sol.binding_rows = np.nonzero(slack <= 1e-7 * (1.0 + np.abs(self._b)))[0]
+            if self.active_set:
+                self._active_hint = np.nonzero(slack <= 1e-3 * (1.0 + np.abs(self._b)))[0]
         return sol
 
     def _run_highspy(self):
@@ -665,10 +733,33 @@ class EnvelopeLP:
         self.set_t_min(0.0)
 
     def solve_equal(self) -> LPSolution:
-        """Largest common envelope: max t s.t. x_i = t."""
+        """Largest common envelope: max t s.t. x_i = t (by the ratio test with
+        ``equal_solver="ratio"``)."""
+        if self.equal_solver == "ratio":
+            return self._solve_equal_ratio()
         self._reset_modes(tie="equal")
         self.set_objective(t=1.0)
         return self.solve()
+
+    def _solve_equal_ratio(self) -> LPSolution:
+        """:meth:`solve_equal` by :func:`~oe_opt.model.ratio.ratio_solve` on the row sums
+        (x_i = t: one variable, in the intersection of the customers' boxes)."""
+        from oe_opt.model.ratio import ratio_solve
+
+        self.n_solves += 1
+        res = ratio_solve(self._A.sum(axis=1), self._b, float(self._lo.max()),
+                          float(self._hi.min()))
+        if not res.ok:
+            return LPSolution(np.full(self.n, np.nan), np.nan, np.nan, np.nan, "infeasible")
+        x = np.full(self.n, res.t)
+        obj = res.t
+        if self._anchor is not None:
+            obj -= self._anchor[1] * float(np.abs(x - self._anchor[0]).sum())
+        sol = LPSolution(x, res.t, 0.0, obj, "optimal")
+        if len(self._b):
+            slack = self._b - self._A @ x
+            sol.binding_rows = np.nonzero(slack <= 1e-7 * (1.0 + np.abs(self._b)))[0]
+        return sol
 
     def solve_max_total(self) -> LPSolution:
         """Largest total envelope: max sum(x_i)."""

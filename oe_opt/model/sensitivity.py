@@ -76,7 +76,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 from oe_opt.errors import NetworkError
-from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices
+from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices, RowProduct
 
 #: load-sign power of one kW in watts (consumption raises the drawn current)
 W_PER_KW = 1000.0
@@ -191,6 +191,7 @@ class SensitivityModel:
         if solver not in ("auto", "dense", "sparse"):
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {solver!r}")
         self._solver = solver
+        self._m_mon_product = None
         self.net = net
         self.flex_idx = np.asarray(flex_idx, dtype=int)
         self.n_flex = len(self.flex_idx)
@@ -321,9 +322,12 @@ class SensitivityModel:
             st = self.net.read_state()
             return np.concatenate([st.voltage_v, st.line_loading_pct, st.transformer_loading_pct])
         v = self.node_voltages() if v is None else v
-        return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon @ v)])
+        if self._m_mon_product is None:
+            self._m_mon_product = RowProduct(self._m_mon)
+        return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon_product(v))])
 
-    def analytic(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None) -> Linearisation:
+    def analytic(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None,
+                 v: np.ndarray | None = None) -> Linearisation:
         """Sensitivities at the last solved state from the Y matrix (no power flow).
 
         Parameters
@@ -334,6 +338,10 @@ class SensitivityModel:
         directions : ndarray, shape (n_flex, k), optional
             Each column a direction of change of the flexible customers'
             power (kW per unit); the identity (one column per customer) if omitted.
+        v : ndarray, optional
+            Complex node voltages (V, :meth:`node_voltages`) of the solved state
+            to linearise at, if not the last solved one (e.g. kept from an earlier
+            power flow).
 
         Returns
         -------
@@ -342,7 +350,7 @@ class SensitivityModel:
         if not self._analytic:
             raise NetworkError("analytic sensitivities were not prepared (analytic=False)")
         e = np.eye(self.n_flex) if directions is None else np.asarray(directions, dtype=float)
-        v = self.node_voltages()
+        v = self.node_voltages() if v is None else np.asarray(v)
         vk = v[self._k]
         s_inj = vk * np.conj(self._y_k @ v)            # injected complex power at K (VA)
         xm = np.concatenate([v[self._mon], self._m_mon @ v])
@@ -464,9 +472,17 @@ class SensitivityModel:
         return self._sparse_lu(d).solve(rhs, trans="T")
 
     def _load_terms(self, d: np.ndarray) -> sp.csr_matrix:
+        """The load terms ``D`` (real form) for `d`: the sparsity pattern is built once, each
+        call only fills in the values."""
         n = self.n_nodes
         vals = np.concatenate([d.real, d.imag, d.imag, -d.real])
-        return sp.csr_matrix((vals, (self._d_rows, self._d_cols)), shape=(2 * n, 2 * n))
+        if getattr(self, "_d_pattern", None) is None:
+            order = sp.csr_matrix((np.arange(1.0, len(vals) + 1), (self._d_rows, self._d_cols)),
+                                  shape=(2 * n, 2 * n))
+            self._d_pattern = (order.indices.copy(), order.indptr.copy(),
+                               order.data.astype(int) - 1)
+        indices, indptr, perm = self._d_pattern
+        return sp.csr_matrix((vals[perm], indices, indptr), shape=(2 * n, 2 * n))
 
     def _sparse_lu(self, d: np.ndarray):
         """Sparse LU of the real Jacobian ``J0 + D`` (sparse solver)."""

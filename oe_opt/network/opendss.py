@@ -22,7 +22,7 @@ import numpy as np
 from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.inputs.timeseries import NetworkProfiles
 from oe_opt.network import opendss_loadshapes, opendss_matrices, opendss_topology
-from oe_opt.network.base import NetworkMatrices, NetworkState
+from oe_opt.network.base import NetworkMatrices, NetworkState, RowProduct
 
 
 #: power-flow convergence tolerance (per unit voltage change between iterations)
@@ -485,23 +485,49 @@ class DssNetwork:
         np.maximum.at(out, self._tx_owner, per_winding)
         return out
 
-    def read_state(self, *, mv: bool = False, vuf: bool = False) -> NetworkState:
+    def read_state(self, currents: str | None = None, *, mv: bool = False,
+                   vuf: bool = False) -> NetworkState:
         """The monitored quantities of the last solved power flow.
 
         Parameters
         ----------
+        currents : str, optional
+            How the branch currents are read (default :attr:`state_reader`):
+            ``pdelements`` (``PDElements.AllCurrentsMagAng``, OpenDSS's own
+            terminal currents) or ``yprim`` (the solved node voltages read once
+            with ``YNodeVarray``; the monitored currents as ``|M V|`` with ``M``
+            the elements' primitive admittances, and the voltages from the same
+            array).  Both are the same solved state through the same ``Yprim``:
+            they agree to rounding (tested), ``yprim`` costs one array read
+            instead of every element's currents.  Circuits whose element
+            admittances change during a solution (regulator taps, capacitor
+            switching) always use ``pdelements``.
         mv : bool
             Also read the MV node voltages (pu, ``mv_voltage_pu``).
         vuf : bool
             Also read the voltage unbalance factor of every three-phase bus (``vuf_pct``).
+            Either needs every node's voltage: the ``pdelements`` path is used.
         """
-        mags = self._current_mags()
-        vmag = self.node_vmag_v()
+        reader = currents or self.state_reader
+        vall = None
+        if reader == "yprim" and self._yprim_ok() and not (mv or vuf):
+            v = self.node_voltages_y()
+            self.last_node_voltages = v
+            mags = np.zeros(self._n_currents + 1)
+            mags[self._yprim_rows] = np.abs(self._yprim_map(v))
+            vmag = np.abs(v[self._yprim_vnodes])
+        elif reader in ("pdelements", "yprim"):
+            self.last_node_voltages = None
+            mags = self._current_mags()
+            vall = self.node_vmag_v()
+            vmag = vall[self.voltage_node_idx]
+        else:
+            raise ValueError(f"currents must be 'pdelements' or 'yprim', got {reader!r}")
         return NetworkState(
-            voltage_v=vmag[self.voltage_node_idx],
+            voltage_v=vmag,
             line_loading_pct=self.line_currents_a(mags) / self.line_rating_a * 100.0,
             transformer_loading_pct=self.transformer_loading_pct(mags),
-            mv_voltage_pu=self.mv_voltage_pu(vmag) if mv else np.zeros(0),
+            mv_voltage_pu=self.mv_voltage_pu(vall) if mv else np.zeros(0),
             vuf_pct=self.bus_vuf_pct() if vuf else np.zeros(0),
         )
 
@@ -609,6 +635,36 @@ class DssNetwork:
             if min(kvs) > MV_KV_MIN:
                 out.add(name)
         return frozenset(out)
+    #: default branch-current reader of :meth:`read_state` (``pdelements`` or ``yprim``)
+    state_reader = "pdelements"
+    #: complex node voltages (V, ``YNodeOrder``) read by the last ``yprim`` state read (None
+    #: after a ``pdelements`` one): the same solved state, for callers that need them too
+    last_node_voltages: np.ndarray | None = None
+
+    def node_voltages_y(self) -> np.ndarray:
+        """Complex node voltages (V) of the last solved power flow, in ``YNodeOrder``
+        (one ``YNodeVarray`` read)."""
+        return opendss_matrices.complex_array(self.circuit.YNodeVarray)
+
+    def _yprim_ok(self) -> bool:
+        """Build the ``|M V|`` reader's map once (after a solution); False where element
+        admittances may change during a solution (regulators, capacitor controls)."""
+        if getattr(self, "_yprim_map", None) is None:
+            circuit = self.circuit
+            if circuit.RegControls.Count or circuit.CapControls.Count:
+                self._yprim_map = False
+                return False
+            y_order = [s.lower() for s in circuit.YNodeOrder]
+            pos = {s: i for i, s in enumerate(y_order)}
+            rows = np.unique(np.concatenate([self._line_gather.ravel(), self._tx_gather.ravel()]))
+            rows = rows[rows < self._n_currents]
+            m = opendss_matrices.branch_current_matrix(circuit, len(y_order), self._n_currents,
+                                                       self.master)
+            self._yprim_rows = rows
+            self._yprim_map = RowProduct(m[rows])   # sparse: no BLAS (threads) per read
+            self._yprim_vnodes = np.array([pos[self.node_names[i]] for i in self.voltage_node_idx],
+                                          dtype=int)
+        return self._yprim_map is not False
 
 
     # ------------------------------------------------- optional capabilities

@@ -142,10 +142,11 @@ def execute(tasks: list[tuple[object, Callable, tuple]], workers: int | None,
     ----------
     tasks : list of (label, callable, tuple)
     workers : int, optional
-        Run on a local Dask cluster of this many single-threaded processes.
+        Run on a local Dask cluster of this many single-threaded processes (2 or
+        more; 1 runs serially in this process, on one core).
     scheduler : str, optional
         Address of an existing Dask scheduler.  Serial in this process if
-        neither `workers` nor `scheduler` is given.
+        neither `workers` (>= 2) nor `scheduler` is given.
     on_result : callable
         Called with the label and the result of each task, in this process.
     progress : bool
@@ -160,7 +161,9 @@ def execute(tasks: list[tuple[object, Callable, tuple]], workers: int | None,
     total = done + len(tasks)
     with tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not progress,
               dynamic_ncols=True) as bar:
-        if workers is None and scheduler is None:
+        if scheduler is None and (workers is None or workers <= 1):
+            # one worker: this process is that worker (a one-process Dask cluster would only
+            # add its start-up, seconds, to the same serial computation)
             for label, fn, args in tasks:
                 on_result(label, fn(*args))
                 bar.update()

@@ -1,5 +1,6 @@
-"""The evaluator's flexible-customer reactive power (``[customers] flexible_q``): applied in the full
-power flow, reported at the envelope, and lp against bisect with it."""
+"""The evaluator: the flexible customers' reactive power (``[customers] flexible_q``) applied in the
+full power flow, reported at the envelope, lp against bisect with it; and the shared 0-kW check
+(one power flow per period for both directions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dss
 import numpy as np
 import pytest
 
+from conftest import TUTORIAL
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.runs.day import Session, run_day
@@ -143,3 +145,24 @@ def test_the_named_curve_s_volt_watt_does_not_act_at_a_verified_export_envelope(
           for st in (named, points)]
     assert np.abs(oe[0].oe_kw.to_numpy() - oe[1].oe_kw.to_numpy()).max() < 1e-9
     assert (oe[0].p_kw == oe[0].oe_kw).all()
+
+
+def test_zero_check_is_shared_by_the_directions_of_a_period_and_renewed_per_period():
+    st = load_study(TUTORIAL)
+    session = Session(st)
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(30)
+    c0, v0 = ev.check_zero(session.net.node_voltages_y)
+    assert ev.n_powerflows == 1
+    ev.check_direction("export", 6.0)                     # the engine moves on
+    ev.set_period(30)                                     # the other direction, same period
+    c1, v1 = ev.check_zero(session.net.node_voltages_y)
+    assert ev.n_powerflows == 0 and c1 is c0 and v1 is v0  # no power flow: the kept check
+    fresh = ev.check(0.0)                                 # what a separate check would give
+    assert fresh.ok == c0.ok and fresh.binding == c0.binding
+    assert np.allclose(fresh.voltage_v, c0.voltage_v, rtol=1e-9)
+    assert np.allclose(session.net.node_voltages_y(), v0, rtol=1e-8)
+    ev.set_period(12)                                     # another period: solved again
+    c2, _ = ev.check_zero()
+    assert ev.n_powerflows == 1 and not np.allclose(c2.voltage_v, c0.voltage_v)

@@ -1,0 +1,327 @@
+"""The fast core of ``lp`` (equal allocation): one variable, its LP by the ratio test, then
+quadratic steps on the limit rows until a verified 1 W bracket.
+
+Per period and direction (:func:`solve_equal_fast`):
+
+1. The 0-kW power flow, shared by both directions of the period
+   (:meth:`PowerFlowEvaluator.check_zero`), with the analytic linearisation
+   there (computed once per period from the kept node voltages).  A broken
+   limit at 0 kW: ``infeasible``, as ``step``/``bisect`` report it.
+2. The envelope LP's rows ``A x <= b`` at 0 kW (:func:`~oe_opt.model.limits.lp_rows`,
+   the same rows as the successive LP), the equal-allocation LP of
+   :class:`~oe_opt.model.lp.EnvelopeLP` solved by its ratio test
+   (:func:`~oe_opt.model.ratio.ratio_solve`: what ``EnvelopeLP(...,
+   equal_solver="ratio").solve_equal()`` computes, equal to HiGHS, tested).
+3. Full power flows at the candidates.  Each power flow gives every limit
+   row's exact headroom there (the state read through ``|M V|`` of the solved
+   node voltages, :meth:`DssNetwork.read_state` ``currents="yprim"``).  Every row
+   is then modelled by the quadratic through the verified point nearest the
+   limit and the two other nearest power flows (with the 0-kW derivative while
+   there are fewer), and the next candidate is the smallest root over the rows
+   (the one-variable LP's ratio test on the quadratic rows), aimed a quarter of
+   the bracket below the predicted limit, then just above the verified point.
+4. It stops when a verified point and a violating one are at most
+   ``bracket_kw`` (1 W) apart: the reported envelope is the verified point, the
+   binding constraint the one violated just above, as ``bisect`` reports them.
+   Steps that would not shrink the bracket are replaced by bisection, so it
+   always ends (at worst like ``bisect``).
+
+Every reported envelope is the verified end of a bracket whose other end
+failed a full power flow: it is within ``bracket_kw`` of the exact envelope,
+like ``bisect``'s own answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
+from oe_opt.methods.slp import MARGIN_KW, Candidate
+from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
+from oe_opt.model.ratio import ratio_solve
+from oe_opt.model.sensitivity import Linearisation, SensitivityModel
+
+#: width of the verified bracket (kW): 1 W, bisect's default tolerance
+BRACKET_KW = 0.001
+#: most power flows per period-direction before the result is the last verified point
+MAX_POWERFLOWS = 60
+#: a candidate aims this many brackets below the predicted limit ...
+AIM = 0.5
+#: ... unless the prediction is within this many brackets of a verified (violating) point: then
+#: the candidate is one bracket above (below) it, which closes the bracket if it fails (holds)
+CLOSE = 1.5
+#: periods of a day that one analytic linearisation at 0 kW serves (see ``memory``)
+SLOPE_REFRESH = 6
+#: predictions of the local power-flow model refining the first candidate (0: the plain LP).
+#: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
+#: flows but cost more time than they save (each is a power series of order 4), so 0.
+MODEL_STEPS = 0
+
+
+def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]],
+               x0_slope: np.ndarray | None, g_ok: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the smallest u > 0 where the row's quadratic model crosses 0 at x_ok + u.
+
+    With the derivative at x_ok (`g_ok`, from a linearisation at its power flow), the
+    model has that value and slope at x_ok and goes through the other point of `pts`
+    nearest x_ok (a straight line without one).  Otherwise it goes through (x_ok, h_ok)
+    and the two other points of `pts` nearest x_ok; with only one other point, the
+    derivative at 0 (`x0_slope`, when one of the points is 0) is the third condition.
+    inf where the model does not cross.
+    """
+    others = sorted((p for p in pts if p[0] != x_ok), key=lambda p: abs(p[0] - x_ok))[:2]
+    c0 = h_ok
+    if g_ok is not None:
+        c1 = g_ok
+        if others:
+            x1, h1 = others[0]
+            u1 = x1 - x_ok
+            c2 = (h1 - c0 - c1 * u1) / u1 ** 2
+        else:
+            c2 = np.zeros_like(c0)
+    elif len(others) >= 2:
+        (x1, h1), (x2, h2) = others
+        u1, u2 = x1 - x_ok, x2 - x_ok
+        d1, d2 = (h1 - c0) / u1, (h2 - c0) / u2          # = c1 + c2 u
+        c2 = (d1 - d2) / (u1 - u2)
+        c1 = d1 - c2 * u1
+    elif len(others) == 1 and x0_slope is not None:
+        x1, h1 = others[0]
+        if x_ok == 0.0:
+            c1 = x0_slope
+            c2 = (h1 - c0 - c1 * x1) / x1 ** 2
+        else:  # points 0 (= x1) and x_ok: h = h0 + s x + c x^2, re-expressed around x_ok
+            c = (c0 - h1 - x0_slope * x_ok) / x_ok ** 2
+            c1, c2 = x0_slope + 2 * c * x_ok, c
+    elif x0_slope is not None and x_ok == 0.0:
+        c1, c2 = x0_slope, np.zeros_like(c0)
+    else:
+        return np.full(len(c0), np.inf)
+    return _smallest_root(c0, c1, c2)
+
+
+def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """Per row, the smallest u > 0 with ``c0 + c1 u + c2 u^2 = 0`` (inf if none; ``c0 >= 0``).
+
+    The numerically stable pair of roots ``q / c2`` and ``c0 / q`` with
+    ``q = -(c1 + sign(c1) sqrt(disc)) / 2``; for ``c2 = 0`` the second is the
+    linear root ``-c0 / c1`` and the first is infinite.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sq = np.sqrt(c1 * c1 - 4.0 * c2 * c0)            # nan: no real root
+        q = -0.5 * (c1 + np.copysign(sq, c1))
+        r1 = q / c2
+        r2 = c0 / q
+    r1[~(r1 > 0)] = np.inf
+    r2[~(r2 > 0)] = np.inf
+    return np.minimum(r1, r2)
+
+
+def _kept_voltages(ev: PowerFlowEvaluator, sens: SensitivityModel) -> np.ndarray:
+    """The node voltages of the state just solved: those its state read kept, else read."""
+    v = getattr(ev.net, "last_node_voltages", None)
+    return sens.node_voltages() if v is None else v
+
+
+def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,
+                     rows: LimitRows, cap_kw: float, *,
+                     margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
+                     max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
+                     slope_steps: bool = False, memory: dict | None = None,
+                     slope_refresh: int = SLOPE_REFRESH) -> SearchResult:
+    """The equal-allocation envelope of one period and direction (see the module notes).
+
+    Parameters
+    ----------
+    ev : PowerFlowEvaluator
+        Set to the period.
+    direction : str
+        ``export`` or ``import``.
+    sens : SensitivityModel
+        With analytic sensitivities, for the evaluator's flexible customers.
+    rows : LimitRows
+        The limit rows on ``sens.layout``.
+    cap_kw : float
+        Envelope cap (kW).
+    margin_kw : float
+        Margin of the LP rows at 0 kW (as the successive LP's).
+    bracket_kw : float
+        Width of the verified bracket (kW).
+    max_powerflows : int
+        Power flows after which the last verified point is reported.
+    model_steps : int
+        Refine the first candidate on the local power-flow model around 0 kW
+        (predictions of :class:`~oe_opt.model.sensitivity.LocalModel`, no power flow).
+    slope_steps : bool
+        Linearise at every verified candidate (analytic, no power flow) for the
+        next step instead of fitting the rows through the earlier power flows.
+    memory : dict, optional
+        Kept by the caller from one period of a day to the next (one dict per day
+        and evaluator): the rows' curvature found in each direction, which makes the
+        first candidate of the next period the root of quadratic rather than linear
+        rows, and the sensitivities at 0 kW, recomputed every `slope_refresh` periods
+        (in between, the kept ones start the search).  Only where the search starts
+        depends on it, not what is verified.
+    slope_refresh : int
+        Periods one linearisation at 0 kW serves (1: every period its own).
+
+    Returns
+    -------
+    SearchResult
+        ``extra``: ``history`` (every candidate, :class:`~oe_opt.methods.slp.Candidate`),
+        ``n_sensitivity`` (analytic linearisations computed in this call: 1 for the
+        first direction of a period, 0 for the second), ``n_model`` 0,
+        ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``.
+    """
+    n0 = ev.n_powerflows
+    history: list[Candidate] = []
+    n_lin = n_model = 0
+    reader = ev.state_reader
+    ev.state_reader = "yprim"
+    try:
+        c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens))
+        history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
+
+        def result(oe, status, binding, c, n_lp):
+            extra = {"n_sensitivity": n_lin, "n_model": n_model, "history": history,
+                     "sensitivity": "analytic", "core": "equal_fast"}
+            return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
+
+        if not c0.ok:
+            return result(np.nan, INFEASIBLE, c0.binding, c0, 0)
+        if cap_kw <= 0:
+            return result(0.0, AT_CAP, "cap", c0, 0)
+        key = ("equal_fast_lin0", id(sens))
+        lin0 = ev.period_cache.get(key)
+        if lin0 is None:
+            nf = len(ev.case.flex_idx)
+            kept = None if memory is None else memory.get("dy_dp")
+            if kept is not None and memory["age"] < slope_refresh:
+                # the sensitivities at 0 kW of a recent period of the day (they change little
+                # from one period to the next; only where the search starts depends on them)
+                lin0 = Linearisation(sens.quantities(v0), kept, np.zeros(nf), "analytic")
+                memory["age"] += 1
+            else:
+                lin0 = sens.analytic(np.zeros(nf), np.ones((nf, 1)), v=v0)
+                n_lin = 1
+                if memory is not None:
+                    memory["dy_dp"], memory["age"] = lin0.dy_dp, 1
+            ev.period_cache[key] = lin0
+        s = -1.0 if direction == "export" else 1.0
+        dy = s * lin0.dy_dp                                   # per kW of envelope
+        a, b = lp_rows(rows, lin0, dy, np.zeros(1), margin_kw)
+        # the envelope LP (equal allocation, one variable) by its ratio test: what
+        # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows (tested),
+        # without the model's bookkeeping
+        sol = ratio_solve(a[:, 0], b, 0.0, cap_kw)
+        n_lp = 1
+        h0 = headroom(rows, lin0.y)
+        slope0 = -a[:, 0]                                      # d headroom / d kW at 0
+        x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
+        curv = None if memory is None else memory.get(direction)
+        if not sol.binding.size and sol.ok and curv is None:
+            x = cap_kw                                         # no row binds: the cap is the LP's answer
+        elif curv is not None:
+            # the rows' curvature seen at the previous period of the day (it changes slowly
+            # from one period to the next): the LP's rows made quadratic, solved by the ratio
+            # test (smallest crossing), aimed just below the predicted limit
+            u = _smallest_root(h0, slope0, curv)         # the fit of h0, not the margined rows
+            n_lp += 1
+            xm = float(u.min()) if u.size else np.inf
+            x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
+            if x <= 0.0:
+                x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
+        elif model_steps and lin0.model is not None:
+            # the LP on the local power-flow model around 0 kW (no power flow): quadratic
+            # rows through the model's predictions, re-solved by the ratio test
+            mpts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
+            xm = x
+            for _ in range(model_steps):
+                mpts.append((xm, headroom(rows, lin0.model.predict(np.array([s * xm])))))
+                n_model += 1
+                u = _row_roots(0.0, h0, mpts, slope0)
+                n_lp += 1
+                new = min(float(u.min()) if u.size else np.inf, cap_kw)
+                if not np.isfinite(new) or abs(new - xm) <= 0.1 * bracket_kw:
+                    xm = new if np.isfinite(new) else xm
+                    break
+                xm = new
+            if xm < cap_kw:
+                x = max(xm - 0.25 * bracket_kw, 0.5 * xm)      # aim just below the predicted limit
+            else:
+                x = cap_kw
+        pts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
+        slopes: dict[float, np.ndarray] = {}
+        active: np.ndarray | None = None                         # rows the steps look at
+        x_ok, h_ok, c_ok = 0.0, h0, c0
+        x_bad: float | None = None
+        c_bad: LimitCheck | None = None
+        last_gap = np.inf
+        while True:
+            c = ev.check_direction(direction, x)
+            step = "lp" if len(history) == 1 else "model"
+            history.append(Candidate(np.array([x]), c.ok, c.binding, c.margin_pct, step))
+            # the node voltages the state read just read (engines without them: read again)
+            v = getattr(ev.net, "last_node_voltages", None)
+            h = headroom(rows, sens.quantities(v)) if c.converged else None
+            if h is not None:
+                pts.append((x, h))
+            if c.ok:
+                x_ok, h_ok, c_ok = x, h, c
+                if x >= cap_kw:
+                    return result(float(cap_kw), AT_CAP, "cap", c, n_lp)
+            else:
+                x_bad, c_bad = x, c
+            hi = cap_kw if x_bad is None else x_bad
+            if x_bad is not None and x_bad - x_ok <= bracket_kw:
+                if memory is not None and x_ok > 0:
+                    # the rows' curvature between 0 and the limit, for the next period
+                    memory[direction] = (h_ok - h0 - slope0 * x_ok) / x_ok ** 2
+                return result(float(x_ok), FEASIBLE, c_bad.binding, c_ok, n_lp)
+            if ev.n_powerflows - n0 >= max_powerflows:
+                return result(float(x_ok), FEASIBLE,
+                              c_bad.binding if c_bad is not None else "cap", c_ok, n_lp)
+            if c.ok and slope_steps and x_ok not in slopes and x_ok > 0:
+                # the exact slope of every row at this verified state (no power flow)
+                lin = sens.analytic(np.full(len(ev.case.flex_idx), s * x_ok),
+                                    np.ones((len(ev.case.flex_idx), 1)))
+                n_lin += 1
+                slopes[x_ok] = -(rows.sign * (s * lin.dy_dp[:, 0])[rows.q])
+            # the one-variable LP on the quadratic rows: the smallest crossing over the rows
+            # of the active set (rows that can bind near the limit; a row violated at any
+            # power flow joins it; all rows while there is no bracket below 2 x the step)
+            if h is not None and active is not None:
+                viol = np.nonzero(h < 0)[0]
+                if len(viol):
+                    active = np.union1d(active, viol)
+            idx = slice(None) if active is None else active
+            sub = [(px, ph[idx]) for px, ph in pts]
+            u = _row_roots(x_ok, h_ok[idx], sub, slope0[idx],
+                           None if x_ok not in slopes else slopes[x_ok][idx])
+            n_lp += 1
+            umin = float(u.min()) if u.size else np.inf
+            if active is None and np.isfinite(umin):
+                keep = np.nonzero(u <= 2.0 * umin + 10 * bracket_kw)[0]
+                active = keep if len(keep) else None
+            r = x_ok + umin
+            gap = hi - x_ok
+            if r - x_ok <= CLOSE * bracket_kw:
+                t = x_ok + 0.999 * bracket_kw                  # a failure closes the bracket
+            elif x_bad is not None and x_bad - r <= CLOSE * bracket_kw:
+                t = x_bad - 0.999 * bracket_kw                 # a success closes the bracket
+            else:
+                t = r - AIM * bracket_kw                       # just below the predicted limit
+            if x_bad is None and t >= cap_kw:
+                t = cap_kw
+            # safeguard: inside the bracket, and bisection when the bracket stops shrinking
+            if not (x_ok < t < hi) or (x_bad is not None and gap > 0.5 * last_gap
+                                       and len(history) > 4):
+                t = 0.5 * (x_ok + hi) if x_bad is not None else min(max(t, x_ok + bracket_kw),
+                                                                     cap_kw)
+                if not (x_ok < t <= hi):
+                    t = 0.5 * (x_ok + hi)
+            last_gap = gap
+            x = float(t)
+    finally:
+        ev.state_reader = reader

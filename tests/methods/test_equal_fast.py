@@ -1,0 +1,81 @@
+"""lp's fast core: the exact envelope within its verified 1 W bracket, like bisect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import TUTORIAL
+from oe_opt.methods.evaluator import PowerFlowEvaluator
+from oe_opt.methods.optimised import make_solver
+from oe_opt.methods.result import AT_CAP, FEASIBLE
+from oe_opt.methods.search import bisect_search
+from oe_opt.problem import build_problem
+from oe_opt.runs.day import Session
+from oe_opt.study import load_study
+
+
+@pytest.fixture(scope="module")
+def tutorial():
+    st = load_study(TUTORIAL)
+    session = Session(st)
+    case = session.case()
+    return st, session, case, build_problem(st, case.flex_names)
+
+
+@pytest.mark.parametrize("t", [10, 24, 34, 40])
+def test_fast_core_is_within_its_bracket_of_the_exact_envelope(tutorial, t):
+    st, session, case, problem = tutorial
+    fast = make_solver(problem, session.net, case, per_customer=False, core="fast")
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    for d in ("export", "import"):
+        ev.set_period(t)
+        res = fast(ev, d)
+        assert res.extra["core"] == "equal_fast" and res.verified
+        exact = bisect_search(lambda x: ev.check_direction(d, x), problem.cap_kw(d), 1e-7)
+        assert res.status == exact.status
+        if res.status == AT_CAP:
+            assert res.oe_kw == problem.cap_kw(d)
+            continue
+        assert res.status == FEASIBLE
+        assert exact.oe_kw - 0.001 <= res.oe_kw <= exact.oe_kw + 1e-6
+        # the bracket: a candidate at most 1 W above the reported one failed its power flow
+        bad = [c.x_kw[0] for c in res.extra["history"] if not c.ok]
+        assert bad and min(bad) - res.oe_kw <= 0.001 and min(bad) > exact.oe_kw
+        assert res.binding == exact.binding
+        assert res.n_powerflows <= 5
+
+
+def test_shared_zero_state_gives_the_results_of_separate_checks(tutorial):
+    st, session, case, problem = tutorial
+    fast = make_solver(problem, session.net, case, per_customer=False, core="fast")
+    ev1 = PowerFlowEvaluator(session.net, st.limits, case)
+    ev2 = PowerFlowEvaluator(session.net, st.limits, case)   # each day's evaluator: own memory
+    shared, separate, pf_shared, pf_separate = [], [], 0, 0
+    for t in (8, 20, 34):
+        for d in ("export", "import"):
+            ev1.set_period(t)
+            r = fast(ev1, d)
+            shared.append((r.oe_kw, r.status, r.binding))
+            pf_shared += r.n_powerflows
+        for d in ("export", "import"):
+            ev2.set_period(t)
+            ev2.period_cache.clear()                      # as if each direction checked 0 kW itself
+            r = fast(ev2, d)
+            separate.append((r.oe_kw, r.status, r.binding))
+            pf_separate += r.n_powerflows
+    for (a, sa, ba), (b, sb, bb) in zip(shared, separate):
+        assert sa == sb and ba == bb and a == pytest.approx(b, abs=1e-6)
+    assert pf_separate - pf_shared == 3                    # one 0-kW power flow saved per period
+
+
+def test_a_bracket_wider_than_bisects_is_honoured(tutorial):
+    st, session, case, problem = tutorial
+    from dataclasses import replace
+    wide = replace(problem, tolerance_kw=0.05)
+    fast = make_solver(wide, session.net, case, per_customer=False, core="fast")
+    ev = PowerFlowEvaluator(session.net, st.limits, case)
+    ev.set_period(34)
+    res = fast(ev, "import")
+    exact = bisect_search(lambda x: ev.check_direction("import", x), problem.cap_kw("import"), 1e-7)
+    assert exact.oe_kw - 0.05 <= res.oe_kw <= exact.oe_kw + 1e-6 and res.verified
