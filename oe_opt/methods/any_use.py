@@ -55,7 +55,7 @@ import numpy as np
 from oe_opt.errors import NetworkError
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
-from oe_opt.methods.slp import ANCHOR_WEIGHT, Candidate
+from oe_opt.methods.slp import ANCHOR_WEIGHT, Candidate, bisect_segment
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, limit_rows
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
 
@@ -457,7 +457,7 @@ def any_use_slp(ev: PowerFlowEvaluator, direction: str, lp, checker: CornerCheck
     if not accepted:
         network_bound = True
         if not last.ok:
-            last_x, last = _bisect_points(check, best_x, best, last_x, tol_kw)
+            last_x, last = bisect_segment(check, best_x, best, last_x, tol_kw)
     c = last.check
     if np.all(last_x >= caps - 1e-9) or not network_bound:
         return result(last_x, AT_CAP, "cap", c, n_lp)
@@ -489,19 +489,3 @@ def _corner_bias(rows: LimitRows, y: np.ndarray, a_cust: np.ndarray, oe_cust: np
             q = pc.corners[i][2]
             bias[k] = rows.sign[k] * q[rows.q[k]] - predicted[k]
     return bias
-
-
-def _bisect_points(check, good_x, good, bad_x, tol_kw: float):
-    """Bisection on the segment from a verified to a violating candidate (every checked point)."""
-    lo, hi = 0.0, 1.0
-    span = float(np.max(np.abs(bad_x - good_x)))
-    best_x, best = good_x, good
-    while (hi - lo) * span > tol_kw:
-        mid = 0.5 * (lo + hi)
-        x = good_x + mid * (bad_x - good_x)
-        pc = check(x, "scale")
-        if pc.ok:
-            lo, best_x, best = mid, x, pc
-        else:
-            hi = mid
-    return best_x, best

@@ -321,7 +321,7 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             last_x, last_c = _scale_back(check, lambda x: linearise(ev, direction, x), rows,
                                          best_x, best_c, last_x, lin, dy, margin_kw, tol_kw)
         else:
-            last_x, last_c = _bisect_segment(check, best_x, best_c, last_x, tol_kw)
+            last_x, last_c = bisect_segment(check, best_x, best_c, last_x, tol_kw)
     if np.all(last_x >= caps - 1e-9) or not network_bound:
         return result(last_x, AT_CAP, "cap", last_c, n_lp)
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
@@ -509,12 +509,15 @@ def _scale_back(check: Callable[[np.ndarray, str], LimitCheck], linearise, rows:
         if not c.converged:
             break
         lin, dy = linearise(x)
-    return _bisect_segment(check, good_x, good_c, x, tol_kw)
+    return bisect_segment(check, good_x, good_c, x, tol_kw)
 
 
-def _bisect_segment(check: Callable[[np.ndarray, str], LimitCheck], good_x: np.ndarray,
+def bisect_segment(check: Callable[[np.ndarray, str], LimitCheck], good_x: np.ndarray,
                     good_c: LimitCheck, bad_x: np.ndarray, tol_kw: float):
-    """Bisection on the segment from a verified to a violating candidate (full power flows)."""
+    """Bisection on the segment from a verified to a violating candidate (full power flows).
+
+    `check(x, step)` returns anything with ``ok``; the last passing point and its check are
+    returned."""
     lo, hi = 0.0, 1.0
     span = float(np.max(np.abs(bad_x - good_x)))
     best_x, best_c = good_x, good_c
