@@ -77,8 +77,10 @@ def write_day_outputs(st: Study, result, out: Path) -> None:
     day = int(env["day"].iat[0]) if len(env) else st.profiles.day
     from oe_opt.inputs.calendar import day_label
 
+    guarantee = ("any use: every combination of uses within the envelopes"
+                 if st.envelope.holds_for == "any_use" else "full use: every customer at its envelope")
     click.echo(f"study {st.name}  {day_label(st.start_date, day)}  method {method}  flexible customers "
-               f"{env['customer'].nunique()}")
+               f"{env['customer'].nunique()}  holds for {guarantee}")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         click.echo(summary.round(3).to_string())
     click.echo("wrote " + ", ".join(str(p) for p in written))
