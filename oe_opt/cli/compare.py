@@ -21,7 +21,7 @@ from oe_opt.errors import OEError
 @click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
 @click.option("--holds-for", "holds_for", type=str, default=None,
               help="full_use | any_use for the compared envelopes (default: the study's).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=str, default=None,
               help="Output folder (default: results/<study name>).")
 def command(study: str | None, day: int | None, holds_for: str | None, out: str | None) -> None:
     """Compare the step, bisect and lp methods on STUDY (default models/tutorial.toml)."""

@@ -65,7 +65,7 @@ def synthetic(customers: int, out: str | None, seed: int) -> None:
               help="Flexible customers of each network: 'all' or a fraction, e.g. 0.4.")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask).")
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
-@click.option("--out", type=click.Path(file_okay=False), default="results/networks",
+@click.option("--out", type=str, default="results/networks",
               show_default=True)
 @click.option("--force", is_flag=True, default=False,
               help="Clear an --out folder that holds another run's results instead of refusing.")

@@ -35,7 +35,7 @@ def parse_periods(text: str | None) -> list[int] | None:
 @click.option("--day", type=int, default=None, help="0-based day index (default: the study's day).")
 @click.option("--periods", type=str, default=None,
               help="Only these 0-based periods, e.g. 20-27 or 0,5,9 (default: all).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=str, default=None,
               help="Output folder (default: results/<study name>).")
 def command(study: str | None, day: int | None, periods: str | None, out: str | None) -> None:
     """Compare allocation objectives (equal, proportional, max_total, maxmin, log_fair and the

@@ -28,7 +28,7 @@ from oe_opt.study import Study
                    "for any use in [0, OE] by each (default: the study's [envelope] holds_for).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask) for --days.")
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=str, default=None,
               help="Output folder (default: results/<study name>).")
 @click.option("--force", is_flag=True, default=False,
               help="Clear an --out folder that holds another study's results instead of refusing.")

@@ -41,6 +41,12 @@ def test_out_below_a_regular_file_is_refused_before_computing(tmp_path, write_st
     for cmd in (["compare"], ["objectives"]):
         assert_clean_error(invoke(cmd + [str(write_study()), "--out", str(blocker / "x")]),
                            r"is a file, not a folder")
+    # --out naming the regular file itself: the same one error line (not click's usage text)
+    for cmd in (["run"], ["run", "--days", "221"], ["compare"], ["objectives"]):
+        r = invoke(cmd[:1] + [str(write_study())] + cmd[1:] + ["--out", str(blocker)])
+        assert_clean_error(r, r"--out .*results: is a file, not a folder")
+        assert r.output.startswith("error: ") and len(r.output.splitlines()) == 1
+    assert blocker.read_text() == "not a folder"
 
 
 def test_out_in_an_unwritable_place_is_refused(tmp_path, write_study):
