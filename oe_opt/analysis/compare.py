@@ -43,7 +43,7 @@ class Comparison:
     summary : DataFrame
         :func:`comparison_summary`.
     envelopes : dict
-        Each method's envelopes DataFrame (:data:`oe_opt.runs.day.ENVELOPE_COLUMNS`).
+        Each method's envelopes DataFrame (:data:`oe_opt.io.results.ENVELOPE_COLUMNS`).
     day : int
     n_flexible : int
     period_hours : float

@@ -1,7 +1,7 @@
 """Fairness and size metrics of per-customer envelopes.
 
 Pure functions on arrays and tidy envelope DataFrames (columns as in
-:data:`oe_opt.runs.day.ENVELOPE_COLUMNS`).  Units: envelopes in kW, energies in
+:data:`oe_opt.io.results.ENVELOPE_COLUMNS`).  Units: envelopes in kW, energies in
 kWh, period length in hours.
 
 Conventions

@@ -234,7 +234,7 @@ def run_days(study: Study, days: str | Sequence[int] | None = None, workers: int
     -------
     DataFrame
         The envelopes of all requested days in day order (columns
-        :data:`~oe_opt.runs.day.ENVELOPE_COLUMNS`), as stored.
+        :data:`~oe_opt.io.results.ENVELOPE_COLUMNS`), as stored.
 
     Raises
     ------

@@ -174,7 +174,7 @@ def run_networks(template: Study, masters: Sequence[str | Path], out_dir: str | 
     Returns
     -------
     DataFrame
-        Columns ``network``, :data:`~oe_opt.runs.day.ENVELOPE_COLUMNS`,
+        Columns ``network``, :data:`~oe_opt.io.results.ENVELOPE_COLUMNS`,
         ``network_seconds`` (wall time of that network: compiling, warming
         up and computing the day) and ``n_customers``, networks in the order
         given.  ``attrs["failed"]``: failed networks and their errors;
