@@ -3,7 +3,7 @@
 Three parts, each optional (``--only``):
 
 ``customers``
-    Synthetic feeders of 30 to 2,000 customers (``networks/synthetic.py``),
+    Synthetic feeders of 30 to 2,000 customers (``oe_opt/io/importers/synthetic.py``),
     half of them flexible: time and power flows per period and direction
     for each method, on a sample of periods of one day.  Target: the cost per
     period grows no worse than linearly with the number of customers.
