@@ -1,6 +1,9 @@
 """Successive LP on sensitivities, verified with full power flows (the ``lp``/``alloc`` core).
 
-The methods that use it are wired in :mod:`oe_opt.methods.optimised`.
+The methods that use it are wired in :mod:`oe_opt.methods.optimised`: ``alloc`` always, ``lp``
+where its fast core (:mod:`oe_opt.methods.equal_fast`) does not apply; with ``holds_for =
+"any_use"`` the worst-corner loop of :mod:`oe_opt.methods.any_use` runs instead and shares
+:func:`bisect_segment` with this loop.
 
 The loop (:func:`verify_and_tighten`), per period and direction:
 
