@@ -190,7 +190,7 @@ def bench_hpk11(template: Study, workbook: Path, methods: list[str], workers: in
     try:
         from oe_opt.io.importers.mvlv_xlsx import import_network
     except ImportError:
-        return {"skipped": "the MV-LV importer (oe_opt/importers/mvlv_xlsx.py) is missing"}
+        return {"skipped": "the MV-LV importer (oe_opt/io/importers/mvlv_xlsx.py) is missing"}
     if not workbook.is_file():
         return {"skipped": f"workbook not found: {workbook}"}
     t0 = time.perf_counter()

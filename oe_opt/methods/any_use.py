@@ -47,12 +47,12 @@ flip along the box).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
 from oe_opt.errors import NetworkError
+from oe_opt.methods.blas import one_blas_thread
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import ANCHOR_WEIGHT, Candidate, bisect_segment
@@ -65,22 +65,6 @@ WINDOW_PCT = 0.5
 MAX_CORNERS = 6
 #: a customer is in a row's worst corner when its usage sensitivity is above this (per kW)
 SIGN_EPS = 0.0
-
-
-class _OneBlasThread:
-    """One BLAS thread for the per-customer (multi-column) sensitivity solves: multithreaded
-    OpenBLAS there is up to 10x slower on a busy 2-core machine (issue 9).  A no-op without
-    threadpoolctl."""
-
-    def __init__(self):
-        try:
-            from threadpoolctl import ThreadpoolController
-            self._ctl = ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional
-            self._ctl = None
-
-    def __call__(self):
-        return nullcontext() if self._ctl is None else self._ctl.limit(limits=1, user_api="blas")
 
 
 def merge_checks(checks: list[LimitCheck]) -> LimitCheck:
@@ -228,7 +212,6 @@ class CornerChecker:
         self.sens, self.rows = sens, rows
         self.window_pct, self.max_corners = window_pct, max_corners
         self.analytic = True
-        self._blas = _OneBlasThread()
         self.n_corner_checks = 0
         self.n_linearisations = 0
 
@@ -242,7 +225,7 @@ class CornerChecker:
         self.n_linearisations += 1
         if self.analytic:
             try:
-                with self._blas():
+                with one_blas_thread():
                     lin = self.sens.analytic(p, np.eye(n))
                 return lin, s * lin.dy_dp
             except NetworkError:

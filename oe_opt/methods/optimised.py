@@ -122,7 +122,10 @@ def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per
     if problem.holds_for == "any_use":
         from oe_opt.methods.any_use import CornerChecker
 
-        checker = CornerChecker(sens, rows)
+        # the worst-corner rows come from the sensitivity model's quantities; the optional
+        # MV-voltage / unbalance limits (forward-difference rows) are not rows of the any-use LP:
+        # the full power flows at all-at-OE and at the corners check them like every limit
+        checker = CornerChecker(sens, limit_rows(sens.layout, problem.limits, mv_elements(net)))
 
     def run(ev: PowerFlowEvaluator, direction: str, caps: np.ndarray, solve_lp, improves,
             componentwise: bool, start: np.ndarray | None = None) -> SearchResult:

@@ -175,3 +175,19 @@ def test_the_reported_check_is_the_worst_checked_point(tutorial):
     assert res.check.v_highest_v >= full.v_highest_v
     merged = merge_checks([full, res.check])
     assert merged.margin_pct == res.check.margin_pct and merged.ok
+
+
+def test_any_use_with_an_optional_limit_is_verified_and_agrees_with_bisect(write_study):
+    """Optional (forward-difference) limits are no rows of the any-use LP; the full power flows
+    at all-at-OE and at the corners check them: a verified envelope, not a crash."""
+    st = load_study(write_study({"limits": {"vuf_max_pct": 0.3},
+                                 "envelope": {"holds_for": "any_use"}}))
+    session = Session(st)
+    out = {m: run_day(st, m, session=session, periods=[36], voltages=False).envelopes
+           for m in ("bisect", "lp")}
+    for m, env in out.items():
+        assert env.verified.all() and (env.status == "ok").all(), m
+        assert env.binding.str.startswith("vuf:").all(), m
+    diff = (out["lp"].groupby("direction").oe_kw.first()
+            - out["bisect"].groupby("direction").oe_kw.first())
+    assert diff.abs().max() <= 0.01 and diff.max() <= 0.001
