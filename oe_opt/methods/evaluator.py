@@ -15,8 +15,7 @@ import numpy as np
 from oe_opt.inputs.case import DayCase
 from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, evaluate_limits
-from oe_opt.network.base import mv_elements
-from oe_opt.network.opendss import DssNetwork, NetworkState
+from oe_opt.network.base import NetworkEngine, NetworkState, mv_elements
 from oe_opt.study import LimitSpec
 
 
@@ -39,7 +38,7 @@ VOLT_VAR_TOL_KVAR = 1e-7
 VOLT_VAR_MAX_ITER = 60
 
 
-def check_optional_limits(net: DssNetwork, limits: LimitSpec) -> None:
+def check_optional_limits(net: NetworkEngine, limits: LimitSpec) -> None:
     """Refuse optional limits the network cannot have: MV voltage limits on a network without
     MV buses (or without kV bases), an unbalance limit without three-phase buses.
 
@@ -66,7 +65,7 @@ class PowerFlowEvaluator:
 
     Parameters
     ----------
-    net : DssNetwork
+    net : NetworkEngine
     limits : LimitSpec
     case : DayCase
     state_reader : str, optional
@@ -74,7 +73,7 @@ class PowerFlowEvaluator:
         :meth:`DssNetwork.read_state`); None: the network's default.
     """
 
-    def __init__(self, net: DssNetwork, limits: LimitSpec, case: DayCase,
+    def __init__(self, net: NetworkEngine, limits: LimitSpec, case: DayCase,
                  state_reader: str | None = None):
         self.net, self.limits, self.case = net, limits, case
         #: how the state is read (``DssNetwork.read_state(currents=...)``; None: the engine's

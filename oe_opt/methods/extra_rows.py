@@ -34,7 +34,7 @@ from oe_opt.errors import PowerFlowError
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.slp import Linearise
 from oe_opt.model.sensitivity import Linearisation, QuantityLayout, SensitivityModel
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine
 from oe_opt.study import LimitSpec
 
 #: step (kW per envelope variable) of the forward differences of the extra quantities: large
@@ -47,11 +47,11 @@ class ExtraQuantities:
 
     Parameters
     ----------
-    net : DssNetwork
+    net : NetworkEngine
     limits : LimitSpec
     """
 
-    def __init__(self, net: DssNetwork, limits: LimitSpec):
+    def __init__(self, net: NetworkEngine, limits: LimitSpec):
         self.mv, self.vuf = limits.checks_mv_voltage, limits.checks_vuf
         kinds: list[str] = []
         elements: list[str] = []
@@ -67,7 +67,7 @@ class ExtraQuantities:
     def n(self) -> int:
         return len(self.kind)
 
-    def read(self, net: DssNetwork) -> np.ndarray:
+    def read(self, net: NetworkEngine) -> np.ndarray:
         """The quantities (pu, %) of the last solved power flow of `net`."""
         parts = []
         if self.mv:

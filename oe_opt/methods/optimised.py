@@ -35,9 +35,8 @@ from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW, Linearise, verify_an
 from oe_opt.model.allocations import get_allocation
 from oe_opt.model.limits import limit_rows
 from oe_opt.model.lp import EnvelopeLP
-from oe_opt.network.base import mv_elements
 from oe_opt.model.sensitivity import SensitivityModel
-from oe_opt.network.opendss import DssNetwork
+from oe_opt.network.base import NetworkEngine, mv_elements
 from oe_opt.problem import EnvelopeProblem
 
 #: maxmin's second stage holds every customer at least (1 - MAXMIN_HOLD) x the first stage's
@@ -48,7 +47,7 @@ MAXMIN_HOLD = 5e-5
 ACTIVE_SET_MIN_VARIABLES = 50
 
 
-def make_solver(problem: EnvelopeProblem, net: DssNetwork, case: DayCase, *, per_customer: bool,
+def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                 max_iter: int = 8, core: str = "auto") -> Solve:
@@ -208,10 +207,10 @@ def _maxmin_second_stage(first: SearchResult, caps: np.ndarray, run) -> SearchRe
 
 
 @register("lp")
-def _lp(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+def _lp(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     return make_solver(problem, net, case, per_customer=False)
 
 
 @register("alloc")
-def _alloc(problem: EnvelopeProblem, net: DssNetwork, case: DayCase) -> Solve:
+def _alloc(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     return make_solver(problem, net, case, per_customer=True, allocation=problem.allocation)
