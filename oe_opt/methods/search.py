@@ -119,8 +119,10 @@ def _checker(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase):
     return checker_for(net, case, problem.limits)
 
 
-@register("step")
-def _step(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
+def _equal_search(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase,
+                  search: Callable[[Check, float], SearchResult]) -> Solve:
+    """A method running ``search(check, cap_kw)`` on one equal value per direction; for
+    ``any_use`` the check also runs the worst corners (:class:`~oe_opt.methods.any_use.EqualChecks`)."""
     from oe_opt.methods.any_use import EqualChecks
 
     checker = _checker(problem, net, case)
@@ -128,22 +130,18 @@ def _step(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         n0 = ev.n_powerflows
         check = EqualChecks(checker, ev, direction, problem.holds_for)
-        return _counted(check.finish(step_search(check, problem.cap_kw(direction), problem.step_kw)),
-                        ev, n0)
+        return _counted(check.finish(search(check, problem.cap_kw(direction))), ev, n0)
 
     return solve
+
+
+@register("step")
+def _step(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
+    return _equal_search(problem, net, case,
+                         lambda check, cap: step_search(check, cap, problem.step_kw))
 
 
 @register("bisect")
 def _bisect(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase) -> Solve:
-    from oe_opt.methods.any_use import EqualChecks
-
-    checker = _checker(problem, net, case)
-
-    def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        n0 = ev.n_powerflows
-        check = EqualChecks(checker, ev, direction, problem.holds_for)
-        return _counted(check.finish(bisect_search(check, problem.cap_kw(direction),
-                                                   problem.tolerance_kw)), ev, n0)
-
-    return solve
+    return _equal_search(problem, net, case,
+                         lambda check, cap: bisect_search(check, cap, problem.tolerance_kw))
