@@ -35,12 +35,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
+from oe_opt.methods.any_use import merge_checks, worst_corner_rows
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
 from oe_opt.model.ratio import ratio_solve
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
+
+if TYPE_CHECKING:
+    from oe_opt.methods.any_use import CornerChecker
 
 #: width of the verified bracket (kW): 1 W, bisect's default tolerance
 BRACKET_KW = 0.001
@@ -129,7 +135,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
                      slope_steps: bool = False, memory: dict | None = None,
-                     slope_refresh: int = SLOPE_REFRESH) -> SearchResult:
+                     slope_refresh: int = SLOPE_REFRESH,
+                     checker: "CornerChecker | None" = None) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -165,6 +172,14 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         depends on it, not what is verified.
     slope_refresh : int
         Periods one linearisation at 0 kW serves (1: every period its own).
+    checker : CornerChecker, optional
+        ``holds_for = "any_use"``: every candidate is checked by
+        :meth:`~oe_opt.methods.any_use.CornerChecker.check` (all-at-OE and the
+        worst corners chosen there, as ``bisect`` checks it); the first
+        candidate comes from the any-use rows at 0 kW (the positive part of the
+        per-customer rows, :func:`~oe_opt.methods.any_use.worst_corner_rows`),
+        and the rows' headroom at a candidate is the smallest over the points
+        checked there.  None: ``full_use`` (all-at-OE only).
 
     Returns
     -------
@@ -172,11 +187,19 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         ``extra``: ``history`` (every candidate, :class:`~oe_opt.methods.slp.Candidate`),
         ``n_sensitivity`` (analytic linearisations computed in this call: 1 for the
         first direction of a period, 0 for the second), ``n_model`` 0,
-        ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``.
+        ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``; with a `checker`
+        also ``holds_for``, ``n_corner_checks`` and ``n_corners`` (as ``bisect``'s),
+        and ``check`` the worst of every point checked at the envelope with the 0-kW one.
     """
     n0 = ev.n_powerflows
     history: list[Candidate] = []
     n_lin = n_model = 0
+    nf = len(ev.case.flex_idx)
+    nc0 = checker.n_corner_checks if checker is not None else 0
+    corners_at: dict[float, int] = {}
+    # any use: per-customer sensitivities at 0 kW (the worst corner of every row); full use:
+    # the sum over the customers (everyone moves together)
+    e0 = np.eye(nf) if checker is not None else np.ones((nf, 1))
     reader = ev.state_reader
     ev.state_reader = "yprim"
     try:
@@ -186,16 +209,20 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         def result(oe, status, binding, c, n_lp):
             extra = {"n_sensitivity": n_lin, "n_model": n_model, "history": history,
                      "sensitivity": "analytic", "core": "equal_fast"}
+            if checker is not None:
+                extra.update(holds_for="any_use", n_corner_checks=checker.n_corner_checks - nc0,
+                             n_corners=corners_at.get(float(np.nan_to_num(oe, nan=0.0)), 0))
+                if status != INFEASIBLE and c is not c0:
+                    c = merge_checks([c0, c])
             return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
         if not c0.ok:
             return result(np.nan, INFEASIBLE, c0.binding, c0, 0)
         if cap_kw <= 0:
             return result(0.0, AT_CAP, "cap", c0, 0)
-        key = ("equal_fast_lin0", id(sens))
+        key = ("equal_fast_lin0", id(sens), e0.shape[1])
         lin0 = ev.period_cache.get(key)
         if lin0 is None:
-            nf = len(ev.case.flex_idx)
             kept = None if memory is None else memory.get("dy_dp")
             if kept is not None and memory["age"] < slope_refresh:
                 # the sensitivities at 0 kW of a recent period of the day (they change little
@@ -203,14 +230,16 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 lin0 = Linearisation(sens.quantities(v0), kept, np.zeros(nf), "analytic")
                 memory["age"] += 1
             else:
-                lin0 = sens.analytic(np.zeros(nf), np.ones((nf, 1)), v=v0)
+                lin0 = sens.analytic(np.zeros(nf), e0, v=v0)
                 n_lin = 1
                 if memory is not None:
                     memory["dy_dp"], memory["age"] = lin0.dy_dp, 1
             ev.period_cache[key] = lin0
         s = -1.0 if direction == "export" else 1.0
         dy = s * lin0.dy_dp                                   # per kW of envelope
-        a, b = lp_rows(rows, lin0, dy, np.zeros(1), margin_kw)
+        a, b = lp_rows(rows, lin0, dy, np.zeros(e0.shape[1]), margin_kw)
+        if checker is not None:
+            a = worst_corner_rows(a, np.ones((nf, 1)))      # the any-use rows: positive parts
         # the envelope LP (equal allocation, one variable) by its ratio test: what
         # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows (tested),
         # without the model's bookkeeping
@@ -232,7 +261,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
             if x <= 0.0:
                 x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
-        elif model_steps and lin0.model is not None:
+        elif model_steps and lin0.model is not None and checker is None:
             # the LP on the local power-flow model around 0 kW (no power flow): quadratic
             # rows through the model's predictions, re-solved by the ratio test
             mpts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
@@ -251,6 +280,27 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 x = max(xm - 0.25 * bracket_kw, 0.5 * xm)      # aim just below the predicted limit
             else:
                 x = cap_kw
+
+        def check(x: float) -> tuple[LimitCheck, np.ndarray | None]:
+            """The candidate's check and every row's headroom there (None: no convergence)."""
+            if checker is None:
+                c = ev.check_direction(direction, x)
+                # the node voltages the state read just read (engines without them: read again)
+                v = getattr(ev.net, "last_node_voltages", None)
+                return c, (headroom(rows, sens.quantities(v)) if c.converged else None)
+            pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False)
+            corners_at[float(x)] = len(pc.corners)
+            if not pc.full.converged:
+                return pc.check, None
+            # all-at-OE's quantities (its linearisation's, or the state just solved when it
+            # failed and nothing else was solved), then every converged corner's
+            y = pc.lin.y if pc.lin is not None else sens.quantities()
+            h = headroom(rows, y)
+            for _, _, q, _ in pc.corners:
+                if q is not None:
+                    h = np.minimum(h, headroom(rows, q))
+            return pc.check, h
+
         pts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
         slopes: dict[float, np.ndarray] = {}
         active: np.ndarray | None = None                         # rows the steps look at
@@ -259,12 +309,9 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         c_bad: LimitCheck | None = None
         last_gap = np.inf
         while True:
-            c = ev.check_direction(direction, x)
+            c, h = check(x)
             step = "lp" if len(history) == 1 else "model"
             history.append(Candidate(np.array([x]), c.ok, c.binding, c.margin_pct, step))
-            # the node voltages the state read just read (engines without them: read again)
-            v = getattr(ev.net, "last_node_voltages", None)
-            h = headroom(rows, sens.quantities(v)) if c.converged else None
             if h is not None:
                 pts.append((x, h))
             if c.ok:
@@ -282,10 +329,9 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             if ev.n_powerflows - n0 >= max_powerflows:
                 return result(float(x_ok), FEASIBLE,
                               c_bad.binding if c_bad is not None else "cap", c_ok, n_lp)
-            if c.ok and slope_steps and x_ok not in slopes and x_ok > 0:
+            if c.ok and slope_steps and checker is None and x_ok not in slopes and x_ok > 0:
                 # the exact slope of every row at this verified state (no power flow)
-                lin = sens.analytic(np.full(len(ev.case.flex_idx), s * x_ok),
-                                    np.ones((len(ev.case.flex_idx), 1)))
+                lin = sens.analytic(np.full(nf, s * x_ok), np.ones((nf, 1)))
                 n_lin += 1
                 slopes[x_ok] = -(rows.sign * (s * lin.dy_dp[:, 0])[rows.q])
             # the one-variable LP on the quadratic rows: the smallest crossing over the rows

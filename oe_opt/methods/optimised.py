@@ -3,9 +3,11 @@ wired to the problem, the network's sensitivity model and the envelope LP.
 
 ``lp``
     The equal-allocation envelope (one value for every flexible customer, as
-    ``step`` and ``bisect``) with the envelope caps.  With analytic sensitivities,
-    ``holds_for = "full_use"`` and no optional (MV, unbalance) limits it runs the fast core of :mod:`oe_opt.methods.equal_fast` (the one-variable LP
-    by its ratio test, quadratic steps on the rows, a verified 1 W bracket);
+    ``step`` and ``bisect``) with the envelope caps.  With analytic sensitivities
+    and no optional (MV, unbalance) limits it runs the fast core of
+    :mod:`oe_opt.methods.equal_fast` (the one-variable LP by its ratio test, quadratic
+    steps on the rows, a verified 1 W bracket; for ``any_use`` on the worst-corner rows,
+    each candidate checked at all-at-OE and its worst corners as ``bisect`` checks it);
     otherwise (and with ``make_solver(..., core="slp")``) the successive LP, and for
     ``any_use`` the worst-corner successive LP of :mod:`oe_opt.methods.any_use`.
 ``alloc``
@@ -102,7 +104,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     # one variable: its LP solved by the ratio test (the same optimum as HiGHS, tested)
     equal_solver = "ratio" if nvar == 1 else "highs"
     fast = core == "fast" or (core == "auto" and sensitivity == "analytic")
-    if not per_customer and fast and problem.holds_for == "full_use" and not extra.n:
+    if not per_customer and fast and not extra.n:
         return _fast_equal_solver(problem, sens, rows, margin_kw)
     # many customers: every row is dense and few bind, so HiGHS holds only the rows near
     # binding and gets the others when its solution violates them (constraint generation)
@@ -165,11 +167,18 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
     # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py)
     refresh = 1 if len(sens.injection_nodes) <= DENSE_MAX_INJECTIONS else SLOPE_REFRESH
 
+    checker = None
+    if problem.holds_for == "any_use":
+        from oe_opt.methods.any_use import CornerChecker
+
+        checker = CornerChecker(sens, rows)
+
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         with one_blas_thread():
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
-                                    memory=memory.setdefault(ev, {}), slope_refresh=refresh)
+                                    memory=memory.setdefault(ev, {}), slope_refresh=refresh,
+                                    checker=checker)
 
     return solve
 

@@ -79,3 +79,33 @@ def test_a_bracket_wider_than_bisects_is_honoured(tutorial):
     res = fast(ev, "import")
     exact = bisect_search(lambda x: ev.check_direction("import", x), problem.cap_kw("import"), 1e-7)
     assert exact.oe_kw - 0.05 <= res.oe_kw <= exact.oe_kw + 1e-6 and res.verified
+
+
+@pytest.mark.parametrize("t", [26, 34])
+def test_any_use_fast_core_checks_the_worst_corners_like_bisect(tutorial, t):
+    """any_use: the fast core's envelope is within its 1 W bracket of bisect's (the same
+    corner checks at every candidate), and without the corner checks the same core reports
+    an envelope that a subset of the customers breaks."""
+    from oe_opt.methods.any_use import EqualChecks, checker_for
+    from oe_opt.methods.equal_fast import solve_equal_fast
+
+    st, session, case, _ = tutorial
+    st_any = st.with_holds_for("any_use")
+    problem = build_problem(st_any, case.flex_names)
+    fast = make_solver(problem, session.net, case, per_customer=False)      # the default route
+    ev = PowerFlowEvaluator(session.net, st_any.limits, case)
+    checker = checker_for(session.net, case, st_any.limits)
+    for d in ("export", "import"):
+        ev.set_period(t)
+        res = fast(ev, d)
+        assert res.extra["core"] == "equal_fast" and res.extra["holds_for"] == "any_use"
+        assert res.verified and res.status == FEASIBLE and res.extra["n_corner_checks"] > 0
+        checks = EqualChecks(checker, ev, d, "any_use")
+        exact = bisect_search(checks, problem.cap_kw(d), 1e-6)
+        assert exact.oe_kw - 0.001 <= res.oe_kw <= exact.oe_kw + 1e-5
+        assert checker.check(ev, d, np.full(ev.n_flex, res.oe_kw), "any_use").ok
+        # the full-use core on the same rows, without corners: a subset breaks its envelope
+        ev.set_period(t)
+        blind = solve_equal_fast(ev, d, checker.sens, checker.rows, problem.cap_kw(d))
+        assert blind.oe_kw > res.oe_kw + 0.05
+        assert not checker.check(ev, d, np.full(ev.n_flex, blind.oe_kw), "any_use").ok
