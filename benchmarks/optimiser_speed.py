@@ -18,7 +18,10 @@ absolute targets).  Reported per network:
 Networks (``--networks``): ``tutorial`` (models/tutorial.toml, 48 periods),
 ``syn300`` (a 300-customer synthetic feeder, 50 % flexible), ``hpk11_lv``
 (the largest LV network of the HPK11 workbook), ``syn2000`` (2,000 customers)
-and ``mvlv`` (the integrated HPK11 MV-LV feeder).  The HPK11 networks come
+``mvlv`` (the integrated HPK11 MV-LV feeder) and ``invctl`` (issue 9's InvControl case: a
+114-customer LV feeder whose rooftop PV is under a volt-var InvControl, its own study of 288
+five-minute periods from the network's loadshapes, written by
+``oe_opt.io.importers.invcontrol_lv`` into ``networks/generated/``).  The HPK11 networks come
 from ``oe-opt network import /work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx
 --out networks/generated`` and are skipped (with a note) when absent.
 
@@ -67,7 +70,7 @@ TUTORIAL = REPO / "models" / "tutorial.toml"
 METHODS = ("step", "bisect", "lp")
 STAGES = ("opendss_solve", "set_loads", "state_read", "limit_check", "sensitivity", "local_model",
           "lp_build", "lp_update", "lp_solve", "other")
-ALL_NETWORKS = ("tutorial", "syn300", "hpk11_lv", "syn2000", "mvlv")
+ALL_NETWORKS = ("tutorial", "syn300", "hpk11_lv", "syn2000", "mvlv", "invctl")
 
 
 def seeded(template: Study) -> Study:
@@ -84,6 +87,12 @@ def open_network(key: str, template: Study, flexible: float) -> tuple[Study, Ses
     """(study, session, number of periods or None for all) of a network key, or a skip note."""
     if key == "tutorial":
         study = load_study(TUTORIAL)
+        return study, Session(study), None
+    if key == "invctl":
+        from oe_opt.io.importers.invcontrol_lv import write_invcontrol_study
+
+        # its own study (network loadshapes, 288 five-minute periods, full_use as the issue's)
+        study = load_study(write_invcontrol_study(GENERATED / "invcontrol_lv_n114_s0"))
         return study, Session(study), None
     if key.startswith("syn"):
         from oe_opt.io.importers.synthetic import write_synthetic_feeder
@@ -272,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--networks", default=",".join(ALL_NETWORKS))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--periods", type=int, default=None, help="periods per network (default: "
-                    "48 tutorial, 12 syn300/hpk11_lv, 4 syn2000, 2 mvlv)")
+                    "48 tutorial, 288 invctl, 12 syn300/hpk11_lv, 4 syn2000, 2 mvlv)")
     ap.add_argument("--flexible", type=float, default=0.5)
     ap.add_argument("--alloc", action="store_true", help="also time alloc (max_total)")
     ap.add_argument("--name", default="optimiser_speed")
