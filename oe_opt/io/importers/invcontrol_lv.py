@@ -34,9 +34,9 @@ N_CUSTOMERS = 114
 #: every FLEX_EVERY-th customer is flexible (its load is the envelope)
 FLEX_EVERY = 6
 #: every fixed customer but each PV_SKIP_EVERY-th has rooftop PV
-PV_SKIP_EVERY = 5
+PV_SKIP_EVERY = 2
 #: rooftop PV: inverter rating (kVA) and array power (kW at irradiance 1)
-PV_KVA, PV_KW = 5.0, 4.5
+PV_KVA, PV_KW = 5.0, 4.0
 #: HV-winding tap of the transformer: the LV busbar idles at 0.433/1.025 kV (1.056 pu of
 #: 0.4 kV, ~243 V), inside the volt-var curve's absorbing ramp
 HV_TAP_PU = 1.05
