@@ -32,6 +32,9 @@ Results: ``benchmarks/results/<name>.json`` (the record), ``<name>.md`` and
     python benchmarks/optimiser_speed.py --networks tutorial --repeat 5
     python benchmarks/optimiser_speed.py --name optimiser_speed_before
     python benchmarks/optimiser_speed.py --alloc --networks syn300,syn2000
+    python benchmarks/optimiser_speed.py --networks invctl --name optimiser_speed_invctl
+    python benchmarks/optimiser_speed.py --networks invctl --no-screening \
+        --name optimiser_speed_invctl_before
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ GENERATED = REPO / "networks" / "generated"
 HPK11 = GENERATED / "network_3_urban_hpk11"
 TUTORIAL = REPO / "models" / "tutorial.toml"
 METHODS = ("step", "bisect", "lp")
-STAGES = ("opendss_solve", "set_loads", "state_read", "limit_check", "sensitivity", "local_model",
+STAGES = ("opendss_solve", "screen_solve", "set_loads", "state_read", "limit_check", "sensitivity", "local_model",
           "lp_build", "lp_update", "lp_solve", "other")
 ALL_NETWORKS = ("tutorial", "syn300", "hpk11_lv", "syn2000", "mvlv", "invctl")
 
@@ -114,11 +117,15 @@ def open_network(key: str, template: Study, flexible: float) -> tuple[Study, Ses
 
 
 def timed_day(study: Study, session: Session, method: str, periods: list[int]):
-    """(wall s, CPU s of this process, envelopes) of one run of `periods`."""
+    """(wall s, CPU s of this process, envelopes) of one run of `periods`; the envelopes get
+    the run's screening solves (``DssNetwork.n_screen_solves``) in ``attrs["screens"]``."""
     session.net.reset_solution()
+    s0 = getattr(session.net, "n_screen_solves", 0)
     t0, c0 = time.perf_counter(), time.process_time()
     env = run_day(study, method, session=session, periods=periods, voltages=False).envelopes
-    return time.perf_counter() - t0, time.process_time() - c0, env
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    env.attrs["screens"] = getattr(session.net, "n_screen_solves", 0) - s0
+    return wall, cpu, env
 
 
 def per_pd(env):
@@ -168,6 +175,7 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
         "bisect_over_lp": best["bisect"] / best["lp"], "step_over_lp": best["step"] / best["lp"],
         "lp_over_bisect": best["lp"] / best["bisect"], "lp_over_step": best["lp"] / best["step"],
         "powerflows_per_pd": {m: float(res[m].n_powerflows.mean()) for m in methods},
+        "screens_per_pd": {m: envs[m].attrs.get("screens", 0) / n_pd for m in methods},
         "lp_minus_bisect_max_abs_kw": float(np.max(np.abs(diff[ok]), initial=0.0)),
         "lp_minus_bisect_max_kw": float(np.max(diff[ok], initial=-np.inf)) if ok.any() else 0.0,
         "nan_mismatch": int((np.isnan(res["lp"].oe_kw.to_numpy())
@@ -202,8 +210,9 @@ def markdown(result: dict) -> str:
              "machine.", "",
              "| network | customers | flexible | period-dirs | step s | bisect s | lp s | "
              "bisect / lp | step / lp | bisect / lp (CPU) | PF/pd step / bisect / lp | "
+             "lp screens/pd | "
              "max abs(lp − bisect) W | max (lp − bisect) W | verified |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["networks"]:
         if "skipped" in r:
             lines.append(f"| {r['network']} | skipped: {r['skipped']} |")
@@ -214,6 +223,7 @@ def markdown(result: dict) -> str:
             f"{w['step']:.3f} | {w['bisect']:.3f} | {w['lp']:.3f} | **{r['bisect_over_lp']:.2f}** | "
             f"{r['step_over_lp']:.2f} | {r.get('bisect_over_lp_cpu', float('nan')):.2f} | "
             f"{pf['step']:.1f} / {pf['bisect']:.1f} / {pf['lp']:.1f} | "
+            f"{r.get('screens_per_pd', {}).get('lp', 0.0):.1f} | "
             f"{r['lp_minus_bisect_max_abs_kw'] * 1e3:.2f} | {r['lp_minus_bisect_max_kw'] * 1e3:.2f} | "
             f"{all(r['all_verified'].values())} |")
     lines += ["", "## lp per-stage split (one profiled run, % of its wall time; ms per "
@@ -287,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="optimiser_speed")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--no-screening", action="store_true", help="lp without screening solves "
+                    "on networks with inverter controls (the fast core before them)")
     args = ap.parse_args(argv)
+    if args.no_screening:
+        from oe_opt.methods import equal_fast
+
+        equal_fast.SCREENING = False
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / f"{args.name}.json"

@@ -37,6 +37,7 @@ import numpy as np
 
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
+from oe_opt.methods.screening import screened_limit
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
 from oe_opt.model.ratio import ratio_solve
@@ -57,6 +58,11 @@ SLOPE_REFRESH = 6
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
 MODEL_STEPS = 0
+#: screening solves on networks with inverter controls: None (when the network has them) or
+#: False (never; benchmarks/optimiser_speed.py --no-screening measures the core without)
+SCREENING: bool | None = None
+#: width of the screened bracket (:func:`~oe_opt.methods.screening.screened_limit`), in brackets
+SCREEN_TOL = 0.5
 
 
 def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]],
@@ -129,7 +135,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
                      slope_steps: bool = False, memory: dict | None = None,
-                     slope_refresh: int = SLOPE_REFRESH) -> SearchResult:
+                     slope_refresh: int = SLOPE_REFRESH,
+                     screening: bool | None = None) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -165,16 +172,27 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         depends on it, not what is verified.
     slope_refresh : int
         Periods one linearisation at 0 kW serves (1: every period its own).
+    screening : bool, optional
+        Aim each full power flow after the first at the limit located by screening solves
+        (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
+        full power flow left them).  None: when the network has inverter controls
+        (``net.has_controls``) unless :data:`SCREENING` is False.  Screens never accept a candidate: the verified bracket is
+        of full power flows.
 
     Returns
     -------
     SearchResult
         ``extra``: ``history`` (every candidate, :class:`~oe_opt.methods.slp.Candidate`),
         ``n_sensitivity`` (analytic linearisations computed in this call: 1 for the
-        first direction of a period, 0 for the second), ``n_model`` 0,
+        first direction of a period, 0 for the second), ``n_screens`` (screening solves),
+        ``n_model`` 0,
         ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``.
     """
-    n0 = ev.n_powerflows
+    n0, s0 = ev.n_powerflows, ev.n_screens
+    if screening is None:
+        screening = SCREENING
+    if screening is None:
+        screening = bool(getattr(ev.net, "has_controls", False))
     history: list[Candidate] = []
     n_lin = n_model = 0
     reader = ev.state_reader
@@ -185,6 +203,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
 
         def result(oe, status, binding, c, n_lp):
             extra = {"n_sensitivity": n_lin, "n_model": n_model, "history": history,
+                     "n_screens": ev.n_screens - s0,
                      "sensitivity": "analytic", "core": "equal_fast"}
             return SearchResult(oe, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
@@ -305,6 +324,12 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 keep = np.nonzero(u <= 2.0 * umin + 10 * bracket_kw)[0]
                 active = keep if len(keep) else None
             r = x_ok + umin
+            if screening:
+                # the limit located by screens with the controls held where this full power
+                # flow left them (cheap solves; only where the next full one aims)
+                rs = screened_limit(ev, direction, x_ok, hi, r, SCREEN_TOL * bracket_kw, cap_kw)
+                if rs is not None:
+                    r = rs if rs < cap_kw else cap_kw + AIM * bracket_kw
             gap = hi - x_ok
             if r - x_ok <= CLOSE * bracket_kw:
                 t = x_ok + 0.999 * bracket_kw                  # a failure closes the bracket

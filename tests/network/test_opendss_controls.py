@@ -45,9 +45,10 @@ def test_the_same_candidate_gets_the_same_check_whatever_was_solved_before(evalu
     assert len({s[:2] for s in seen}) == 1
     for k in (2, 3, 4):
         values = [s[k] for s in seen]
-        # volts / percent: the control loop stops once its voltage changes are below
-        # INVCONTROL_TOLERANCES (1e-8 pu, 2.3 uV at 230 V), so states agree to about that
-        assert np.ptp(values) < 1e-6, (k, values)
+        # volts / percent: the control loop stops once its changes are below
+        # INVCONTROL_TOLERANCES (1e-7 pu), so states agree to ~1e-5 V (OpenDSS's default
+        # tolerances: millivolts)
+        assert np.ptp(values) < 5e-5, (k, values)
 
 
 def test_a_verdict_at_the_limit_does_not_flip_with_the_history(vv_study):

@@ -33,15 +33,18 @@ N_DEMAND_SHAPES = 6
 N_CUSTOMERS = 114
 #: every FLEX_EVERY-th customer is flexible (its load is the envelope)
 FLEX_EVERY = 6
-#: every fixed customer but each PV_SKIP_EVERY-th has rooftop PV
-PV_SKIP_EVERY = 2
+#: customer ``i`` has rooftop PV when ``i % PV_EVERY == 1`` (none of them flexible)
+PV_EVERY = 2
 #: rooftop PV: inverter rating (kVA) and array power (kW at irradiance 1)
-PV_KVA, PV_KW = 5.0, 4.0
+PV_KVA, PV_KW = 3.5, 3.0
 #: HV-winding tap of the transformer: the LV busbar idles at 0.433/1.025 kV (1.056 pu of
 #: 0.4 kV, ~243 V), inside the volt-var curve's absorbing ramp
 HV_TAP_PU = 1.05
+#: the InvControl's DeltaQ_factor (the largest change of an inverter's vars per control
+#: iteration, pu of its var limit); -1, OpenDSS's default, adapts it within the control loop
+DELTA_Q_FACTOR = -1.0
 #: volt-var curve (pu of 230 V, + supplied / - absorbed share of the inverter's kvar limit):
-#: AS/NZS 4777.2 "Australia A" (207 V +44 %, 220 V 0, 240 V 0, 258 V -60 %), held flat beyond
+#: AS/NZS 4777.2 "Australia A" (207 V +44 %, 220 V 0, 240 V 0, 258 V -60 %), flat beyond
 VOLT_VAR_PU = ((0.5, 0.44), (0.9, 0.44), (0.9565, 0.0), (1.0435, 0.0), (1.1217, -0.6),
                (1.5, -0.6))
 
@@ -113,7 +116,7 @@ def write_invcontrol_feeder(out_dir: str | Path, n_customers: int = N_CUSTOMERS,
       ``i % FLEX_EVERY == 0`` (its load is set by the envelope, no loadshape).
     * A fixed customer has base kW 1.2-3.2 (seeded), pf 0.95 and ``daily=demand_<k>``
       (:func:`daily_shapes`, one of :data:`N_DEMAND_SHAPES` shapes).
-    * Fixed customers except every :data:`PV_SKIP_EVERY`-th one have a PVSystem ``pv_<i>``
+    * Customers with ``i % PV_EVERY == 1`` (fixed ones) have a PVSystem ``pv_<i>``
       (:data:`PV_KVA` kVA, :data:`PV_KW` kW, ``daily=solar``), all under one InvControl
       ``vv`` in ``VOLTVAR`` mode on the curve :data:`VOLT_VAR_PU` (``voltage_curvex_ref=rated``).
     """
@@ -136,15 +139,16 @@ def write_invcontrol_feeder(out_dir: str | Path, n_customers: int = N_CUSTOMERS,
             loads.append(line.replace("kW=1 pf=1", "kW=0 pf=1"))
             continue
         loads.append(line.replace("kW=1 pf=1", f"kW={kw:.3f} pf=0.95 daily=demand_{k}"))
-        if i % PV_SKIP_EVERY:
+        if i % PV_EVERY == 1:
             pv.append(f"New PVSystem.pv_{i} phases=1 bus1={m.group(2)} kV=0.23 kVA={PV_KVA:g} "
                       f"Pmpp={PV_KW:g} irradiance=1 daily=solar pf=1 %cutin=0.05 %cutout=0.05 "
-                      f"vmaxpu=1.5 vminpu=0.5")
+                      f"vmaxpu=1.5 vminpu=0.5 varFollowInverter=yes")
     (folder / "loads.dss").write_text("\n".join(loads) + "\n")
     xs = ", ".join(f"{x:g}" for x, _ in VOLT_VAR_PU)
     ys = ", ".join(f"{y:g}" for _, y in VOLT_VAR_PU)
     pv += [f"New XYCurve.vv npts={len(VOLT_VAR_PU)} Xarray=[{xs}] Yarray=[{ys}]",
-           "New InvControl.vv mode=VOLTVAR vvc_curve1=vv voltage_curvex_ref=rated"]
+           f"New InvControl.vv mode=VOLTVAR vvc_curve1=vv voltage_curvex_ref=rated "
+           f"DeltaQ_factor={DELTA_Q_FACTOR:g}"]
     (folder / "pv.dss").write_text("\n".join(pv) + "\n")
     text = master.read_text()
     text = text.replace("Redirect loads.dss",
