@@ -33,8 +33,9 @@ Results: ``benchmarks/results/<name>.json`` (the record), ``<name>.md`` and
     python benchmarks/optimiser_speed.py --name optimiser_speed_before
     python benchmarks/optimiser_speed.py --alloc --networks syn300,syn2000
     python benchmarks/optimiser_speed.py --networks invctl --name optimiser_speed_invctl
-    python benchmarks/optimiser_speed.py --networks invctl --no-screening \
-        --name optimiser_speed_invctl_before
+
+On networks with inverter controls ``lp_screened`` (lp with the screening solves of
+``oe_opt.methods.screening``) is timed too, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -117,6 +118,19 @@ def open_network(key: str, template: Study, flexible: float) -> tuple[Study, Ses
 
 
 def timed_day(study: Study, session: Session, method: str, periods: list[int]):
+    if method in ("lp_noscreen", "lp_screened"):   # lp's fast core without / with screens
+        from oe_opt.methods import equal_fast
+
+        saved = equal_fast.SCREENING
+        equal_fast.SCREENING = method == "lp_screened"
+        try:
+            return timed_day(study, session, "lp", periods)
+        finally:
+            equal_fast.SCREENING = saved
+    return _timed_day(study, session, method, periods)
+
+
+def _timed_day(study: Study, session: Session, method: str, periods: list[int]):
     """(wall s, CPU s of this process, envelopes) of one run of `periods`; the envelopes get
     the run's screening solves (``DssNetwork.n_screen_solves``) in ``attrs["screens"]``."""
     session.net.reset_solution()
@@ -144,10 +158,13 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
     net = session.net
     periods = spread(session.case().n_periods, n_periods or count)
     methods = list(METHODS) + (["alloc"] if alloc else [])
+    if getattr(session.net, "has_controls", False):
+        methods.append("lp_screened")   # the same core with screening solves, interleaved
     if alloc:
         study_alloc = replace(study, envelope=replace(study.envelope, allocation="max_total"))
     for m in methods:
-        warm_up(session, study_alloc if m == "alloc" else study, m, study.profiles.day)
+        warm_up(session, study_alloc if m == "alloc" else study, "lp" if m.startswith("lp_") else m,
+                study.profiles.day)
     best: dict[str, float] = {m: np.inf for m in methods}
     cpu: dict[str, float] = {m: np.inf for m in methods}
     envs = {}
@@ -186,6 +203,12 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
         "lp_stage_s": split,
         "lp_stage_calls": dict(prof.calls),
     }
+    if "lp_screened" in methods:
+        row["bisect_over_lp_screened"] = best["bisect"] / best["lp_screened"]
+        row["lp_screened_over_lp"] = best["lp_screened"] / best["lp"]
+        d2 = (res["lp_screened"].oe_kw - res["bisect"].oe_kw).to_numpy()
+        row["lp_screened_minus_bisect_max_abs_kw"] = float(np.nanmax(np.abs(d2)))
+        row["lp_screened_minus_bisect_max_kw"] = float(np.nanmax(d2))
     if alloc:
         row["alloc_over_lp"] = best["alloc"] / best["lp"]
         row["alloc_total_over_lp_total"] = float(res["alloc"].total_kw.sum()
@@ -210,9 +233,8 @@ def markdown(result: dict) -> str:
              "machine.", "",
              "| network | customers | flexible | period-dirs | step s | bisect s | lp s | "
              "bisect / lp | step / lp | bisect / lp (CPU) | PF/pd step / bisect / lp | "
-             "lp screens/pd | "
              "max abs(lp − bisect) W | max (lp − bisect) W | verified |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["networks"]:
         if "skipped" in r:
             lines.append(f"| {r['network']} | skipped: {r['skipped']} |")
@@ -223,7 +245,6 @@ def markdown(result: dict) -> str:
             f"{w['step']:.3f} | {w['bisect']:.3f} | {w['lp']:.3f} | **{r['bisect_over_lp']:.2f}** | "
             f"{r['step_over_lp']:.2f} | {r.get('bisect_over_lp_cpu', float('nan')):.2f} | "
             f"{pf['step']:.1f} / {pf['bisect']:.1f} / {pf['lp']:.1f} | "
-            f"{r.get('screens_per_pd', {}).get('lp', 0.0):.1f} | "
             f"{r['lp_minus_bisect_max_abs_kw'] * 1e3:.2f} | {r['lp_minus_bisect_max_kw'] * 1e3:.2f} | "
             f"{all(r['all_verified'].values())} |")
     lines += ["", "## lp per-stage split (one profiled run, % of its wall time; ms per "
@@ -237,6 +258,22 @@ def markdown(result: dict) -> str:
         cells = [f"{100 * r['lp_stage_s'].get(s, 0.0) / tot:.0f} % "
                  f"({1e3 * r['lp_stage_s'].get(s, 0.0) / n:.2f})" for s in STAGES]
         lines.append(f"| {r['network']} | " + " | ".join(cells) + " |")
+    ns = [r for r in result["networks"] if "lp_screened_over_lp" in r]
+    if ns:
+        lines += ["", "## lp without and with screening solves (networks with inverter controls, "
+                  "interleaved in the same process; lp runs without them by default)", "",
+                  "| network | lp s | lp with screens s | bisect / lp | bisect / lp with screens "
+                  "| PF/pd lp / with screens | screens/pd | max abs(lp with screens − bisect) W "
+                  "| max (lp with screens − bisect) W |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in ns:
+            w, pf = r["wall_s"], r["powerflows_per_pd"]
+            lines.append(f"| {r['network']} | {w['lp']:.3f} | {w['lp_screened']:.3f} | "
+                         f"**{r['bisect_over_lp']:.2f}** | {r['bisect_over_lp_screened']:.2f} | "
+                         f"{pf['lp']:.1f} / {pf['lp_screened']:.1f} | "
+                         f"{r['screens_per_pd']['lp_screened']:.1f} | "
+                         f"{r['lp_screened_minus_bisect_max_abs_kw'] * 1e3:.2f} | "
+                         f"{r['lp_screened_minus_bisect_max_kw'] * 1e3:.2f} |")
     al = [r for r in result["networks"] if "alloc_over_lp" in r]
     if al:
         lines += ["", "## alloc (max_total) against lp", "",
@@ -297,13 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="optimiser_speed")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--plot-only", action="store_true")
-    ap.add_argument("--no-screening", action="store_true", help="lp without screening solves "
-                    "on networks with inverter controls (the fast core before them)")
     args = ap.parse_args(argv)
-    if args.no_screening:
-        from oe_opt.methods import equal_fast
-
-        equal_fast.SCREENING = False
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     jpath = out / f"{args.name}.json"

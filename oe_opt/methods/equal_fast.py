@@ -58,11 +58,13 @@ SLOPE_REFRESH = 6
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
 MODEL_STEPS = 0
-#: screening solves on networks with inverter controls: None (when the network has them) or
-#: False (never; benchmarks/optimiser_speed.py --no-screening measures the core without)
-SCREENING: bool | None = None
+#: screening solves (:func:`~oe_opt.methods.screening.screened_limit`) when the network has
+#: inverter controls: True, False or None (whenever the network has them).  False: on the
+#: InvControl LV network they saved ~0.2 full power flows per period-direction but cost more
+#: time than those (benchmarks/results/optimiser_speed_invctl.md: lp 12 % slower with them)
+SCREENING: bool | None = False
 #: width of the screened bracket (:func:`~oe_opt.methods.screening.screened_limit`), in brackets
-SCREEN_TOL = 0.5
+SCREEN_TOL = 2.0
 
 
 def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]],
@@ -175,8 +177,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     screening : bool, optional
         Aim each full power flow after the first at the limit located by screening solves
         (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
-        full power flow left them).  None: when the network has inverter controls
-        (``net.has_controls``) unless :data:`SCREENING` is False.  Screens never accept a candidate: the verified bracket is
+        full power flow left them), on networks with inverter controls
+        (``net.has_controls``).  None: :data:`SCREENING`.  Screens never accept a candidate: the verified bracket is
         of full power flows.
 
     Returns
@@ -191,8 +193,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     n0, s0 = ev.n_powerflows, ev.n_screens
     if screening is None:
         screening = SCREENING
-    if screening is None:
-        screening = bool(getattr(ev.net, "has_controls", False))
+    screening = (screening is not False) and bool(getattr(ev.net, "has_controls", False))
     history: list[Candidate] = []
     n_lin = n_model = 0
     reader = ev.state_reader
@@ -324,7 +325,9 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 keep = np.nonzero(u <= 2.0 * umin + 10 * bracket_kw)[0]
                 active = keep if len(keep) else None
             r = x_ok + umin
-            if screening:
+            close = r - x_ok <= CLOSE * bracket_kw or (x_bad is not None
+                                                       and x_bad - r <= CLOSE * bracket_kw)
+            if screening and not close:
                 # the limit located by screens with the controls held where this full power
                 # flow left them (cheap solves; only where the next full one aims)
                 rs = screened_limit(ev, direction, x_ok, hi, r, SCREEN_TOL * bracket_kw, cap_kw)

@@ -18,7 +18,7 @@ import numpy as np
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 
 #: most screening solves per located limit
-MAX_SCREENS = 24
+MAX_SCREENS = 8
 
 
 def screened_limit(ev: PowerFlowEvaluator, direction: str, lo_kw: float, hi_kw: float,
