@@ -178,8 +178,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         Aim each full power flow after the first at the limit located by screening solves
         (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
         full power flow left them), on networks with inverter controls
-        (``net.has_controls``).  None: :data:`SCREENING`.  Screens never accept a candidate: the verified bracket is
-        of full power flows.
+        (``net.has_controls``).  None: :data:`SCREENING`.  Screens never accept a
+        candidate: the verified bracket is of full power flows.
 
     Returns
     -------
