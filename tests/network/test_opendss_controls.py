@@ -64,3 +64,33 @@ def test_a_verdict_at_the_limit_does_not_flip_with_the_history(vv_study):
             for h in history:
                 ev.check(h)
             assert ev.check_direction("export", x).ok is verdict, (history, x)
+
+
+def test_a_failed_control_loop_does_not_break_the_next_power_flows(vv_study):
+    from oe_opt.errors import PowerFlowError
+
+    ev = fresh_evaluator(vv_study, 110)
+    reference = ev.check_direction("export", 4.0)
+    sol = ev.net.circuit.Solution
+    sol.MaxControlIterations = 2            # the loop cannot settle: "Max Control Iterations"
+    ev.set_period(110)
+    ev.apply(-4.0)
+    with pytest.raises(PowerFlowError):
+        ev.net.solve()
+    sol.MaxControlIterations = 1000
+    # OpenDSS leaves its controls where every later solve fails (error #99) unless reset
+    again = ev.check_direction("export", 4.0)
+    assert again.converged and again.ok is reference.ok
+    assert abs(again.v_highest_v - reference.v_highest_v) < 5e-5
+
+
+def test_screens_and_resets_are_there_only_with_controls():
+    from conftest import TUTORIAL
+    from oe_opt.study import load_study
+
+    study = load_study(TUTORIAL)
+    session = Session(study)
+    ev = PowerFlowEvaluator(session.net, study.limits, session.case())
+    ev.set_period(20)
+    assert not session.net.has_controls
+    assert ev.screen(-1.0) is None and ev.n_screens == 0
