@@ -18,7 +18,10 @@ absolute targets).  Reported per network:
 Networks (``--networks``): ``tutorial`` (models/tutorial.toml, 48 periods),
 ``syn300`` (a 300-customer synthetic feeder, 50 % flexible), ``hpk11_lv``
 (the largest LV network of the HPK11 workbook), ``syn2000`` (2,000 customers)
-and ``mvlv`` (the integrated HPK11 MV-LV feeder).  The HPK11 networks come
+``mvlv`` (the integrated HPK11 MV-LV feeder) and ``invctl`` (issue 9's InvControl case: a
+114-customer LV feeder whose rooftop PV is under a volt-var InvControl, its own study of 288
+five-minute periods from the network's loadshapes, written by
+``oe_opt.io.importers.invcontrol_lv`` into ``networks/generated/``).  The HPK11 networks come
 from ``oe-opt network import /work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx
 --out networks/generated`` and are skipped (with a note) when absent.
 
@@ -29,6 +32,10 @@ Results: ``benchmarks/results/<name>.json`` (the record), ``<name>.md`` and
     python benchmarks/optimiser_speed.py --networks tutorial --repeat 5
     python benchmarks/optimiser_speed.py --name optimiser_speed_before
     python benchmarks/optimiser_speed.py --alloc --networks syn300,syn2000
+    python benchmarks/optimiser_speed.py --networks invctl --name optimiser_speed_invctl
+
+On networks with inverter controls ``lp_screened`` (lp with the screening solves of
+``oe_opt.methods.screening``) is timed too, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -65,9 +72,9 @@ GENERATED = REPO / "networks" / "generated"
 HPK11 = GENERATED / "network_3_urban_hpk11"
 TUTORIAL = REPO / "models" / "tutorial.toml"
 METHODS = ("step", "bisect", "lp")
-STAGES = ("opendss_solve", "set_loads", "state_read", "limit_check", "sensitivity", "local_model",
+STAGES = ("opendss_solve", "screen_solve", "set_loads", "state_read", "limit_check", "sensitivity", "local_model",
           "lp_build", "lp_update", "lp_solve", "other")
-ALL_NETWORKS = ("tutorial", "syn300", "hpk11_lv", "syn2000", "mvlv")
+ALL_NETWORKS = ("tutorial", "syn300", "hpk11_lv", "syn2000", "mvlv", "invctl")
 
 
 def seeded(template: Study) -> Study:
@@ -84,6 +91,13 @@ def open_network(key: str, template: Study, flexible: float) -> tuple[Study, Ses
     """(study, session, number of periods or None for all) of a network key, or a skip note."""
     if key == "tutorial":
         return template, Session(template), None
+    if key == "invctl":
+        from oe_opt.io.importers.invcontrol_lv import write_invcontrol_study
+
+        # its own study (network loadshapes, 288 five-minute periods, full_use as the issue's)
+        study = load_study(write_invcontrol_study(GENERATED / "invcontrol_lv_n114_s0")
+                           ).with_holds_for(template.envelope.holds_for)
+        return study, Session(study), None
     if key.startswith("syn"):
         from oe_opt.io.importers.synthetic import write_synthetic_feeder
 
@@ -104,11 +118,28 @@ def open_network(key: str, template: Study, flexible: float) -> tuple[Study, Ses
 
 
 def timed_day(study: Study, session: Session, method: str, periods: list[int]):
-    """(wall s, CPU s of this process, envelopes) of one run of `periods`."""
+    if method in ("lp_noscreen", "lp_screened"):   # lp's fast core without / with screens
+        from oe_opt.methods import equal_fast
+
+        saved = equal_fast.SCREENING
+        equal_fast.SCREENING = method == "lp_screened"
+        try:
+            return timed_day(study, session, "lp", periods)
+        finally:
+            equal_fast.SCREENING = saved
+    return _timed_day(study, session, method, periods)
+
+
+def _timed_day(study: Study, session: Session, method: str, periods: list[int]):
+    """(wall s, CPU s of this process, envelopes) of one run of `periods`; the envelopes get
+    the run's screening solves (``DssNetwork.n_screen_solves``) in ``attrs["screens"]``."""
     session.net.reset_solution()
+    s0 = getattr(session.net, "n_screen_solves", 0)
     t0, c0 = time.perf_counter(), time.process_time()
     env = run_day(study, method, session=session, periods=periods, voltages=False).envelopes
-    return time.perf_counter() - t0, time.process_time() - c0, env
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    env.attrs["screens"] = getattr(session.net, "n_screen_solves", 0) - s0
+    return wall, cpu, env
 
 
 def per_pd(env):
@@ -127,10 +158,13 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
     net = session.net
     periods = spread(session.case().n_periods, n_periods or count)
     methods = list(METHODS) + (["alloc"] if alloc else [])
+    if getattr(session.net, "has_controls", False):
+        methods.append("lp_screened")   # the same core with screening solves, interleaved
     if alloc:
         study_alloc = replace(study, envelope=replace(study.envelope, allocation="max_total"))
     for m in methods:
-        warm_up(session, study_alloc if m == "alloc" else study, m, study.profiles.day)
+        warm_up(session, study_alloc if m == "alloc" else study, "lp" if m.startswith("lp_") else m,
+                study.profiles.day)
     best: dict[str, float] = {m: np.inf for m in methods}
     cpu: dict[str, float] = {m: np.inf for m in methods}
     envs = {}
@@ -158,6 +192,7 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
         "bisect_over_lp": best["bisect"] / best["lp"], "step_over_lp": best["step"] / best["lp"],
         "lp_over_bisect": best["lp"] / best["bisect"], "lp_over_step": best["lp"] / best["step"],
         "powerflows_per_pd": {m: float(res[m].n_powerflows.mean()) for m in methods},
+        "screens_per_pd": {m: envs[m].attrs.get("screens", 0) / n_pd for m in methods},
         "lp_minus_bisect_max_abs_kw": float(np.max(np.abs(diff[ok]), initial=0.0)),
         "lp_minus_bisect_max_kw": float(np.max(diff[ok], initial=-np.inf)) if ok.any() else 0.0,
         "nan_mismatch": int((np.isnan(res["lp"].oe_kw.to_numpy())
@@ -168,6 +203,12 @@ def bench_network(key: str, template: Study, repeat: int, flexible: float, alloc
         "lp_stage_s": split,
         "lp_stage_calls": dict(prof.calls),
     }
+    if "lp_screened" in methods:
+        row["bisect_over_lp_screened"] = best["bisect"] / best["lp_screened"]
+        row["lp_screened_over_lp"] = best["lp_screened"] / best["lp"]
+        d2 = (res["lp_screened"].oe_kw - res["bisect"].oe_kw).to_numpy()
+        row["lp_screened_minus_bisect_max_abs_kw"] = float(np.nanmax(np.abs(d2)))
+        row["lp_screened_minus_bisect_max_kw"] = float(np.nanmax(d2))
     if alloc:
         row["alloc_over_lp"] = best["alloc"] / best["lp"]
         row["alloc_total_over_lp_total"] = float(res["alloc"].total_kw.sum()
@@ -218,6 +259,22 @@ def markdown(result: dict) -> str:
         cells = [f"{100 * r['lp_stage_s'].get(s, 0.0) / tot:.0f} % "
                  f"({1e3 * r['lp_stage_s'].get(s, 0.0) / n:.2f})" for s in STAGES]
         lines.append(f"| {r['network']} | " + " | ".join(cells) + " |")
+    ns = [r for r in result["networks"] if "lp_screened_over_lp" in r]
+    if ns:
+        lines += ["", "## lp without and with screening solves (networks with inverter controls, "
+                  "interleaved in the same process; lp runs without them by default)", "",
+                  "| network | lp s | lp with screens s | bisect / lp | bisect / lp with screens "
+                  "| PF/pd lp / with screens | screens/pd | max abs(lp with screens − bisect) W "
+                  "| max (lp with screens − bisect) W |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in ns:
+            w, pf = r["wall_s"], r["powerflows_per_pd"]
+            lines.append(f"| {r['network']} | {w['lp']:.3f} | {w['lp_screened']:.3f} | "
+                         f"**{r['bisect_over_lp']:.2f}** | {r['bisect_over_lp_screened']:.2f} | "
+                         f"{pf['lp']:.1f} / {pf['lp_screened']:.1f} | "
+                         f"{r['screens_per_pd']['lp_screened']:.1f} | "
+                         f"{r['lp_screened_minus_bisect_max_abs_kw'] * 1e3:.2f} | "
+                         f"{r['lp_screened_minus_bisect_max_kw'] * 1e3:.2f} |")
     al = [r for r in result["networks"] if "alloc_over_lp" in r]
     if al:
         lines += ["", "## alloc (max_total) against lp", "",
@@ -272,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--networks", default=",".join(ALL_NETWORKS))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--periods", type=int, default=None, help="periods per network (default: "
-                    "48 tutorial, 12 syn300/hpk11_lv, 4 syn2000, 2 mvlv)")
+                    "48 tutorial, 288 invctl, 12 syn300/hpk11_lv, 4 syn2000, 2 mvlv)")
     ap.add_argument("--flexible", type=float, default=0.5)
     ap.add_argument("--alloc", action="store_true", help="also time alloc (max_total)")
     ap.add_argument("--name", default="optimiser_speed")

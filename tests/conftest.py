@@ -108,3 +108,14 @@ CalcVoltageBases
     path = folder / name
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session")
+def invctl_study(tmp_path_factory):
+    """The InvControl LV benchmark network (:mod:`oe_opt.io.importers.invcontrol_lv`: 114
+    customers, rooftop PV under a volt-var InvControl, 288 five-minute periods) and its study
+    (``full_use``), written once per test session."""
+    from oe_opt.io.importers.invcontrol_lv import write_invcontrol_study
+    from oe_opt.study import load_study
+
+    return load_study(write_invcontrol_study(tmp_path_factory.mktemp("invctl")))

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from oe_opt.methods.any_use import merge_checks, worst_corner_rows
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
+from oe_opt.methods.screening import screened_limit
 from oe_opt.methods.slp import MARGIN_KW, Candidate
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
 from oe_opt.model.ratio import ratio_solve
@@ -63,6 +64,13 @@ SLOPE_REFRESH = 6
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
 MODEL_STEPS = 0
+#: screening solves (:func:`~oe_opt.methods.screening.screened_limit`) when the network has
+#: inverter controls: True, False or None (whenever the network has them).  False: on the
+#: InvControl LV network they saved ~0.2 full power flows per period-direction but cost more
+#: time than those (benchmarks/results/optimiser_speed_invctl.md: lp 12 % slower with them)
+SCREENING: bool | None = False
+#: width of the screened bracket (:func:`~oe_opt.methods.screening.screened_limit`), in brackets
+SCREEN_TOL = 2.0
 
 
 def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]],
@@ -136,7 +144,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      max_powerflows: int = MAX_POWERFLOWS, model_steps: int = MODEL_STEPS,
                      slope_steps: bool = False, memory: dict | None = None,
                      slope_refresh: int = SLOPE_REFRESH,
-                     checker: "CornerChecker | None" = None) -> SearchResult:
+                     checker: "CornerChecker | None" = None,
+                     screening: bool | None = None) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -180,21 +189,34 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         per-customer rows, :func:`~oe_opt.methods.any_use.worst_corner_rows`),
         and the rows' headroom at a candidate is the smallest over the points
         checked there.  None: ``full_use`` (all-at-OE only).
+    screening : bool, optional
+        Aim each full power flow after the first at the limit located by screening solves
+        (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
+        full power flow left them), on networks with inverter controls
+        (``net.has_controls``).  None: :data:`SCREENING`.  Screens never accept a
+        candidate: the verified bracket is of full power flows.
 
     Returns
     -------
     SearchResult
         ``extra``: ``history`` (every candidate, :class:`~oe_opt.methods.slp.Candidate`),
         ``n_sensitivity`` (analytic linearisations computed in this call: 1 for the
-        first direction of a period, 0 for the second), ``n_model`` 0,
-        ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``; with a `checker`
+        first direction of a period, 0 for the second), ``n_screens`` (screening solves),
+        ``n_model`` 0, ``sensitivity`` ``analytic`` and ``core`` ``equal_fast``; with a `checker`
         also ``holds_for``, ``n_corner_checks`` and ``n_corners`` (as ``bisect``'s),
         and ``check`` the worst of every point checked at the envelope with the 0-kW one.
     """
-    n0 = ev.n_powerflows
+    n0, s0 = ev.n_powerflows, ev.n_screens
+    if screening is None:
+        screening = SCREENING
+    # (screens aim the all-at-OE check; with any-use corners every candidate is a full check)
+    screening = (screening is not False and checker is None
+                 and bool(getattr(ev.net, "has_controls", False)))
     history: list[Candidate] = []
     n_lin = n_model = 0
     nf = len(ev.case.flex_idx)
+    # with any-use corners a candidate costs up to 1 + max_corners power flows
+    pf_limit = max_powerflows * (1 + (checker.max_corners if checker is not None else 0))
     nc0 = checker.n_corner_checks if checker is not None else 0
     corners_at: dict[float, int] = {}
     # any use: per-customer sensitivities at 0 kW (the worst corner of every row); full use:
@@ -208,6 +230,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
 
         def result(oe, status, binding, c, n_lp):
             extra = {"n_sensitivity": n_lin, "n_model": n_model, "history": history,
+                     "n_screens": ev.n_screens - s0,
                      "sensitivity": "analytic", "core": "equal_fast"}
             if checker is not None:
                 extra.update(holds_for="any_use", n_corner_checks=checker.n_corner_checks - nc0,
@@ -326,7 +349,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                     # the rows' curvature between 0 and the limit, for the next period
                     memory[direction] = (h_ok - h0 - slope0 * x_ok) / x_ok ** 2
                 return result(float(x_ok), FEASIBLE, c_bad.binding, c_ok, n_lp)
-            if ev.n_powerflows - n0 >= max_powerflows:
+            if ev.n_powerflows - n0 >= pf_limit:
                 return result(float(x_ok), FEASIBLE,
                               c_bad.binding if c_bad is not None else "cap", c_ok, n_lp)
             if c.ok and slope_steps and checker is None and x_ok not in slopes and x_ok > 0:
@@ -351,6 +374,14 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 keep = np.nonzero(u <= 2.0 * umin + 10 * bracket_kw)[0]
                 active = keep if len(keep) else None
             r = x_ok + umin
+            close = r - x_ok <= CLOSE * bracket_kw or (x_bad is not None
+                                                       and x_bad - r <= CLOSE * bracket_kw)
+            if screening and not close:
+                # the limit located by screens with the controls held where this full power
+                # flow left them (cheap solves; only where the next full one aims)
+                rs = screened_limit(ev, direction, x_ok, hi, r, SCREEN_TOL * bracket_kw, cap_kw)
+                if rs is not None:
+                    r = rs if rs < cap_kw else cap_kw + AIM * bracket_kw
             gap = hi - x_ok
             if r - x_ok <= CLOSE * bracket_kw:
                 t = x_ok + 0.999 * bracket_kw                  # a failure closes the bracket

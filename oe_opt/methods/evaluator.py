@@ -82,6 +82,8 @@ class PowerFlowEvaluator:
         self.n_flex = len(case.flex_idx)
         self.period: int | None = None
         self.n_powerflows = 0
+        #: screening solves (:meth:`screen`) since the last :meth:`set_period`
+        self.n_screens = 0
         self.last_state: NetworkState | None = None
         #: read the MV node voltages / bus unbalance with every power flow (optional limits on)
         self.read_mv = limits.checks_mv_voltage
@@ -125,8 +127,12 @@ class PowerFlowEvaluator:
             self.net.set_pv_irradiance(c.pv_system_idx, c.pv_irradiance[t])
         if t != self.period:
             self.period_cache.clear()
+        reset = getattr(self.net, "reset_controls", None)
+        if reset is not None:
+            reset()   # the inverter controls start each period from their initial state
         self.period = t
         self.n_powerflows = 0
+        self.n_screens = 0
         # the volt-var iteration starts each period from Q = 0 (a period's results do not
         # depend on the periods solved before it)
         self.last_q_kvar = np.zeros(self.n_flex)
@@ -222,6 +228,33 @@ class PowerFlowEvaluator:
         c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                             self.net.transformer_names, **self._names)
         return replace(c, flex_q_kvar=self.last_q_kvar.copy(), flex_p_kw=self.last_p_kw.copy())
+
+    def screen(self, p_flex_kw: np.ndarray | float) -> LimitCheck | None:
+        """A screening check: :meth:`check` with the network's controls held at their present
+        outputs (one power flow without control actions, ``net.solve_without_controls``).
+
+        Never a verdict: a candidate a screen accepts must still pass :meth:`check` (the
+        full control loop) before it is reported.  Counted in :attr:`n_screens`, not
+        :attr:`n_powerflows`.
+
+        Returns
+        -------
+        LimitCheck or None
+            None when the engine has no controls to hold (or no such solve), or the
+            flexible customers follow their own volt-var curve (that iteration is the check).
+        """
+        screen = getattr(self.net, "solve_without_controls", None)
+        if screen is None or self._volt_var or not getattr(self.net, "has_controls", False):
+            return None
+        self.apply(p_flex_kw)
+        self.n_screens += 1
+        try:
+            screen()
+        except PowerFlowError:
+            return NOT_CONVERGED
+        state = self.net.read_state(self.state_reader) if self.state_reader else self.net.read_state()
+        return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
+                               self.net.transformer_names, **self._names)
 
     def check_zero(self, at_state: Callable[[], object] | None = None) -> tuple[LimitCheck, object]:
         """:meth:`check` with every flexible customer at 0 kW, once per period.

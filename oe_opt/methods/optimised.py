@@ -52,7 +52,7 @@ ACTIVE_SET_MIN_VARIABLES = 50
 def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
-                max_iter: int = 8, core: str = "auto") -> Solve:
+                max_iter: int = 8, core: str = "auto", screening: bool | None = None) -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -75,6 +75,9 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
         ratio test, quadratic steps on the rows, a verified 1 W bracket), ``slp`` (the
         successive LP of :mod:`oe_opt.methods.slp`) or ``auto`` (fast with analytic
         sensitivities).  Per-customer variables always use the successive LP.
+    screening : bool, optional
+        The fast core's screening solves on networks with inverter controls
+        (:func:`~oe_opt.methods.equal_fast.solve_equal_fast`); None: its default.
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -105,7 +108,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     equal_solver = "ratio" if nvar == 1 else "highs"
     fast = core == "fast" or (core == "auto" and sensitivity == "analytic")
     if not per_customer and fast and not extra.n:
-        return _fast_equal_solver(problem, sens, rows, margin_kw)
+        return _fast_equal_solver(problem, sens, rows, margin_kw, screening)
     # many customers: every row is dense and few bind, so HiGHS holds only the rows near
     # binding and gets the others when its solution violates them (constraint generation)
     active = backend == "highspy" and nvar >= ACTIVE_SET_MIN_VARIABLES
@@ -157,7 +160,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
 
 
 def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
-                       margin_kw: float) -> Solve:
+                       margin_kw: float, screening: bool | None = None) -> Solve:
     from oe_opt.methods.equal_fast import SLOPE_REFRESH, solve_equal_fast
     from oe_opt.model.sensitivity import DENSE_MAX_INJECTIONS
 
@@ -178,7 +181,7 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}), slope_refresh=refresh,
-                                    checker=checker)
+                                    checker=checker, screening=screening)
 
     return solve
 

@@ -25,6 +25,7 @@ def default_targets() -> list[tuple[object, str, str]]:
 
     targets = [
         (opendss.DssNetwork, "solve", "opendss_solve"),
+        (opendss.DssNetwork, "solve_without_controls", "screen_solve"),
         (opendss.DssNetwork, "read_state", "state_read"),
         (opendss.DssNetwork, "set_loads", "set_loads"),
         (limits, "evaluate_limits", "limit_check"),

@@ -24,6 +24,10 @@ Write a class with the required names of :class:`~oe_opt.network.base.NetworkEng
 ``matrices()`` the optimiser uses finite-difference sensitivities (perturbation power
 flows, on the voltages and loadings of ``read_state()``); without ``topology()`` the
 heuristic needs ``thermal_rule="all"``; without ``time_series()`` studies need profile
-files.  Nothing outside this package may import the engine's library or reach into the
+files.  Engines with controls (a power flow is a control loop, e.g. OpenDSS InvControls)
+may also offer ``has_controls``, ``reset_controls()`` (called at every period by the
+evaluator) and ``solve_without_controls()`` (the screening solve of
+:meth:`~oe_opt.methods.evaluator.PowerFlowEvaluator.screen`); without them there is no
+screening and every solve is a full one.  Nothing outside this package may import the engine's library or reach into the
 engine object's private state (``tests/test_layout.py`` checks it).
 """
