@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from oe_opt.analysis.summary import summarise, summarise_days, summarise_networks
@@ -78,6 +79,26 @@ def write_day_outputs(study: Study, envelopes: pd.DataFrame, voltages: pd.DataFr
     return written
 
 
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write `table` as CSV through Arrow's writer (a year's envelopes: 455,520 rows in well
+    under a second, against several seconds with ``DataFrame.to_csv``).
+
+    The same columns, rows and values as ``to_csv(index=False)``; strings are quoted,
+    booleans written ``True``/``False`` as pandas writes them, floats in their shortest
+    round-trip form (a whole number without ``.0``).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    out = table.copy(deep=False)
+    for c in out.columns:
+        if out[c].dtype == bool:
+            out[c] = np.where(out[c].to_numpy(), "True", "False")
+    pacsv.write_csv(pa.Table.from_pandas(out, preserve_index=False), str(path),
+                    pacsv.WriteOptions(quoting_style="needed"))
+    return path
+
+
 def days_title(study: Study, days: list[int]) -> str:
     """``"days 220–226"`` / ``"2024-08-08 … 2024-08-14 (days 220–226)"``."""
     lo, hi = min(days), max(days)
@@ -95,9 +116,7 @@ def write_days_outputs(study: Study, envelopes: pd.DataFrame, period_hours: floa
     out.mkdir(parents=True, exist_ok=True)
     method = _method(envelopes, study)
     days = sorted(int(d) for d in envelopes["day"].unique())
-    written = []
-    _times(study, envelopes, period_hours).to_csv(out / "envelopes.csv", index=False)
-    written.append(out / "envelopes.csv")
+    written = [write_csv(_times(study, envelopes, period_hours), out / "envelopes.csv")]
     summary = summarise_days(envelopes, period_hours)
     if study.start_date is not None:
         summary.insert(1, "date", [day_label(study.start_date, d).split(" ")[0]
