@@ -177,8 +177,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     n0 = ev.n_powerflows
     history: list[Candidate] = []
     n_lin = n_model = 0
-    reader = ev.state_reader
-    ev.state_reader = "yprim"
+    reader, lean = ev.state_reader, ev.lean
+    ev.state_reader, ev.lean = "yprim", True
     try:
         c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens))
         history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
@@ -324,4 +324,4 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             last_gap = gap
             x = float(t)
     finally:
-        ev.state_reader = reader
+        ev.state_reader, ev.lean = reader, lean

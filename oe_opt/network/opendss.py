@@ -130,6 +130,8 @@ class DssNetwork:
         self.n_powerflows = 0
         #: cached element batches by (class, positions); None where the batch API is unavailable
         self._batches: dict[tuple[str, bytes], _Batch | None] = {}
+        #: the same batches by identity of a read-only index array (see :meth:`_batch`)
+        self._batch_by_id: dict[tuple[str, int], tuple[np.ndarray, _Batch | None]] = {}
         #: the loadshapes as compiled (read on first use of :meth:`time_series`)
         self._time_series: NetworkProfiles | None = None
         cwd = os.getcwd()
@@ -202,7 +204,9 @@ class DssNetwork:
             raise NetworkError(f"{self.master}: unknown {what}(s) {', '.join(unknown)}; the circuit's "
                                f"loads are {', '.join(self.load_names[:5])}"
                                f"{', ...' if len(self.load_names) > 5 else ''}")
-        return np.array([self._load_pos[n.lower()] for n in names], dtype=int)
+        out = np.array([self._load_pos[n.lower()] for n in names], dtype=int)
+        out.setflags(write=False)   # names fixed elements (the setters' batches are kept by it)
+        return out
 
     def _add_pv(self, pv_kw: dict[str, float]) -> None:
         self.pv_customers = list(pv_kw)
@@ -285,6 +289,8 @@ class DssNetwork:
         self._tx_gather = self._pad(tx_rows, pad)
         self._tx_winding_rating_a = np.array(tx_rating, dtype=float)
         self._tx_owner = np.array(tx_owner, dtype=int)
+        # each transformer's windings are consecutive: its first winding's position
+        self._tx_first = np.searchsorted(self._tx_owner, np.arange(len(tx_names)))
 
     @staticmethod
     def _pad(rows: list[list[int]], pad: int) -> np.ndarray:
@@ -337,6 +343,10 @@ class DssNetwork:
 
     def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
         """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
+        hit = self._batch_by_id.get((cls, id(idx)))
+        if hit is not None and hit[0] is idx:      # the same index array as last time
+            return hit[1]
+        held = idx
         idx = np.asarray(idx, dtype=np.int32)
         cache = self._batches
         key = (cls, idx.tobytes())
@@ -345,6 +355,12 @@ class DssNetwork:
                 cache[key] = _Batch(self.dss, cls, idx)
             except Exception:  # older dss-python without the batch API
                 cache[key] = None
+        if isinstance(held, np.ndarray) and not held.flags.writeable:
+            # a read-only index array (the day case's) keeps naming the same elements: looked
+            # up by identity next time (the entry holds it, so its id is not reused)
+            if len(self._batch_by_id) > 256:
+                self._batch_by_id.clear()
+            self._batch_by_id[(cls, id(held))] = (held, cache[key])
         return cache[key]
 
     def set_pv_irradiance(self, pv_idx: np.ndarray, irradiance: np.ndarray) -> None:
@@ -481,9 +497,8 @@ class DssNetwork:
             return np.zeros(0)
         m = self._current_mags() if mags is None else mags
         per_winding = m[self._tx_gather].max(axis=1) / self._tx_winding_rating_a * 100.0
-        out = np.zeros(len(self.transformer_names))
-        np.maximum.at(out, self._tx_owner, per_winding)
-        return out
+        # the largest over each transformer's (consecutive) windings, at least 0
+        return np.maximum(np.maximum.reduceat(per_winding, self._tx_first), 0.0)
 
     def read_state(self, currents: str | None = None, *, mv: bool = False,
                    vuf: bool = False) -> NetworkState:
