@@ -528,9 +528,18 @@ class DssNetwork:
         if reader == "yprim" and self._yprim_ok() and not (mv or vuf):
             v = self.node_voltages_y()
             self.last_node_voltages = v
-            mags = np.zeros(self._n_currents + 1)
-            mags[self._yprim_rows] = np.abs(self._yprim_map(v))
+            # the monitored currents only, gathered straight from |M V| (+ a 0 for padding)
+            mags = np.abs(self._yprim_map(v))
+            mags = np.append(mags, 0.0)
             vmag = np.abs(v[self._yprim_vnodes])
+            loading = mags[self._yprim_line].max(axis=1) if len(self._yprim_line) \
+                else np.zeros(0)
+            tx = np.zeros(0)
+            if len(self._tx_gather):
+                tx = mags[self._yprim_tx].max(axis=1) / self._tx_winding_rating_a * 100.0
+                tx = np.maximum(np.maximum.reduceat(tx, self._tx_first), 0.0)
+            return NetworkState(voltage_v=vmag, line_loading_pct=loading / self.line_rating_a * 100.0,
+                                transformer_loading_pct=tx)
         elif reader in ("pdelements", "yprim"):
             self.last_node_voltages = None
             mags = self._current_mags()
@@ -677,6 +686,10 @@ class DssNetwork:
                                                        self.master)
             self._yprim_rows = rows
             self._yprim_map = RowProduct(m[rows])   # sparse: no BLAS (threads) per read
+            # the line and transformer gathers as positions in |M V| (the padding: its end)
+            at = np.full(self._n_currents + 1, len(rows), dtype=int)
+            at[rows] = np.arange(len(rows))
+            self._yprim_line, self._yprim_tx = at[self._line_gather], at[self._tx_gather]
             self._yprim_vnodes = np.array([pos[self.node_names[i]] for i in self.voltage_node_idx],
                                           dtype=int)
         return self._yprim_map is not False
