@@ -355,8 +355,9 @@ class DssNetwork:
                 cache[key] = _Batch(self.dss, cls, idx)
             except Exception:  # older dss-python without the batch API
                 cache[key] = None
-        if isinstance(held, np.ndarray) and not held.flags.writeable:
-            # a read-only index array (the day case's) keeps naming the same elements: looked
+        if isinstance(held, np.ndarray) and not held.flags.writeable and held.base is None:
+            # a read-only index array owning its data (the day case's, from load_index) keeps
+            # naming the same elements: looked
             # up by identity next time (the entry holds it, so its id is not reused)
             if len(self._batch_by_id) > 256:
                 self._batch_by_id.clear()
