@@ -52,17 +52,54 @@ def summarise(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
 def summarise_days(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:
     """:func:`summarise` per day and direction (``summary.csv`` of a many-day run).
 
+    The same figures as :func:`summarise` of each day (to rounding of the sums),
+    computed for all days at once with grouped operations (a year has 730 day-directions).
+
     Returns
     -------
     DataFrame
-        Columns ``day, direction`` then the columns of :func:`summarise`.
+        Columns ``day, direction`` then the columns of :func:`summarise`; days in
+        ascending order, directions as they first appear in each day.
     """
-    parts = [summarise(g, period_hours).reset_index().assign(day=int(day))
-             for day, g in envelopes.groupby("day", sort=True)]
-    if not parts:
+    if not len(envelopes):
         return pd.DataFrame(columns=["day", "direction"])
-    out = pd.concat(parts, ignore_index=True)
-    return out[["day"] + [c for c in out.columns if c != "day"]]
+    env = envelopes
+    keys = ["day", "direction"]
+    oe_ok = env.oe_kw.where(env.status != INFEASIBLE)
+    by_day = oe_ok.groupby([env.day, env.direction], sort=False)
+    worst = by_day.min()
+    total = by_day.sum() * period_hours                      # NaN (infeasible) counts as 0
+    per = env.groupby(["day", "period", "direction"], sort=False).agg(
+        oe_kw=("oe_kw", "mean"), status=("status", "first"), binding=("binding", "first"),
+        n_powerflows=("n_powerflows", "first"), seconds=("seconds", "first"),
+        verified=("verified", "all")).reset_index()
+    per["infeasible"] = per.status == INFEASIBLE
+    per["at_cap"] = per.status == "at_cap"
+    per["nonconvergent"] = per.status == NONCONVERGENT
+    g = per.groupby(keys, sort=False)
+    out = g.agg(periods=("period", "size"), infeasible=("infeasible", "sum"),
+                at_cap=("at_cap", "sum"), nonconvergent=("nonconvergent", "sum"),
+                mean_oe_kw=("oe_kw", "mean"), min_oe_kw=("oe_kw", "min"),
+                max_oe_kw=("oe_kw", "max"))
+    out["min_customer_oe_kw"] = worst.reindex(out.index)
+    out["energy_kwh_per_customer"] = g.oe_kw.sum() * period_hours
+    out["energy_kwh_total"] = total.reindex(out.index).fillna(0.0)
+    out["n_powerflows"] = g.n_powerflows.sum().astype(int)
+    out["seconds"] = g.seconds.sum().astype(float)
+    out["all_verified"] = g.verified.all().astype(bool)
+    # the most frequent binding constraint of the limited periods (the first by name on ties,
+    # as Series.mode); "cap" without one
+    limited = per[per.status == "ok"]
+    counts = limited.groupby(keys + ["binding"]).size().rename("n").reset_index()
+    counts = counts.sort_values(keys + ["n", "binding"], ascending=[True, True, False, True],
+                                kind="stable").drop_duplicates(keys)
+    mode = counts.set_index(keys)["binding"]
+    out["most_binding"] = mode.reindex(out.index).fillna("cap").astype(str)
+    for c in ("infeasible", "at_cap", "nonconvergent", "periods"):
+        out[c] = out[c].astype(int)
+    out = out.reset_index()
+    out["day"] = out["day"].astype(int)
+    return out.sort_values("day", kind="stable").reset_index(drop=True)
 
 
 def summarise_networks(envelopes: pd.DataFrame, period_hours: float,

@@ -266,7 +266,9 @@ def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
         Top row: mean envelope over customers (kW; infeasible cells blank),
         bottom row: binding constraint kind (:data:`BINDING_KINDS`).
     """
-    dirs = list(dict.fromkeys(envelopes["direction"]))
+    # only the columns drawn (a year is 455,520 rows: no copy of the others per direction)
+    envelopes = envelopes[["day", "period", "time", "direction", "oe_kw", "binding", "status"]]
+    dirs = [str(d) for d in pd.unique(envelopes["direction"])]
     days = sorted(envelopes["day"].unique())
     periods = _periods(envelopes)
     fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), min(4.2 + 0.36 * len(days), 12)),

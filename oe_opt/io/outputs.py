@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from oe_opt.analysis.summary import summarise, summarise_days, summarise_networks
@@ -78,6 +79,47 @@ def write_day_outputs(study: Study, envelopes: pd.DataFrame, voltages: pd.DataFr
     return written
 
 
+def write_csv(table: pd.DataFrame, path: Path) -> Path:
+    """Write `table` as ``to_csv(index=False)`` does, through Arrow's CSV writer (a year's
+    envelopes, 455,520 rows, in well under a second against several seconds).
+
+    The same text a reader gets back: floats in their shortest round-trip form with ``.0``
+    on whole numbers, empty for NaN, booleans ``True``/``False``, nothing quoted.  A table
+    whose text needs quoting (a delimiter, quote or line break in a value) is written by
+    pandas instead.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    cols = {}
+    for c in table.columns:
+        x = table[c]
+        if x.dtype == bool:
+            cols[c] = pa.array(np.where(x.to_numpy(), "True", "False"))
+        elif x.dtype.kind == "f":
+            v = x.to_numpy(dtype=float)
+            text = pc.cast(pa.array(v), pa.string())
+            with np.errstate(invalid="ignore"):
+                whole = (np.abs(v) < 1e15) & (v == np.floor(v))   # "10" -> "10.0" as repr
+            text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+            cols[c] = pc.if_else(pa.array(np.isnan(v)), pa.scalar("", pa.string()), text)
+        else:
+            cols[c] = pa.Array.from_pandas(x)
+    header = ",".join(map(str, table.columns))
+    if any(ch in header for ch in '"\n\r') or len(set(table.columns)) != len(table.columns):
+        table.to_csv(path, index=False)
+        return path
+    try:
+        with open(path, "wb") as fh:
+            fh.write((header + "\n").encode())
+            pacsv.write_csv(pa.table(cols), fh, pacsv.WriteOptions(include_header=False,
+                                                                  quoting_style="none"))
+    except pa.ArrowInvalid:  # a value with a delimiter or quote: pandas quotes it
+        table.to_csv(path, index=False)
+    return path
+
+
 def days_title(study: Study, days: list[int]) -> str:
     """``"days 220–226"`` / ``"2024-08-08 … 2024-08-14 (days 220–226)"``."""
     lo, hi = min(days), max(days)
@@ -95,9 +137,7 @@ def write_days_outputs(study: Study, envelopes: pd.DataFrame, period_hours: floa
     out.mkdir(parents=True, exist_ok=True)
     method = _method(envelopes, study)
     days = sorted(int(d) for d in envelopes["day"].unique())
-    written = []
-    _times(study, envelopes, period_hours).to_csv(out / "envelopes.csv", index=False)
-    written.append(out / "envelopes.csv")
+    written = [write_csv(_times(study, envelopes, period_hours), out / "envelopes.csv")]
     summary = summarise_days(envelopes, period_hours)
     if study.start_date is not None:
         summary.insert(1, "date", [day_label(study.start_date, d).split(" ")[0]

@@ -37,6 +37,56 @@ def envelope_rows(case: DayCase, t: int, direction: str, method: str, res: Searc
             for name, o, qk, pk in zip(case.flex_names, oe, q, p)]
 
 
+class EnvelopeColumns:
+    """The envelope table of a day built column by column (one append per period-direction).
+
+    The same table as ``pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)`` of the
+    :func:`envelope_rows` of every period-direction (same values, same column types, tested),
+    without a Python row per customer: what is the same for every customer of a
+    period-direction is kept once and repeated when the table is made.
+    """
+
+    #: columns with one value per period-direction (every customer the same)
+    SAME = ("day", "period", "time", "direction", "method", "binding", "v_lowest_v",
+            "v_highest_v", "max_line_loading_pct", "transformer_loading_pct", "n_powerflows",
+            "verified", "status", "binding_margin_pct", "n_lp", "seconds")
+
+    def __init__(self, case: DayCase, method: str):
+        self.case, self.method = case, method
+        self.n = len(case.flex_names)
+        self.same: dict[str, list] = {c: [] for c in self.SAME}
+        self.each: dict[str, list[np.ndarray]] = {"oe_kw": [], "q_kvar": [], "p_kw": []}
+
+    def append(self, t: int, direction: str, res: SearchResult, seconds: float) -> None:
+        """Add the rows of period `t` and `direction` (one per flexible customer)."""
+        case, n = self.case, self.n
+        oe = np.broadcast_to(np.asarray(res.oe_kw, dtype=float), (n,))
+        c = res.check
+        q = (np.broadcast_to(c.flex_q_kvar, oe.shape) if getattr(c, "flex_q_kvar", None) is not None
+             else getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe))
+        p = (np.abs(np.broadcast_to(c.flex_p_kw, oe.shape))
+             if getattr(c, "flex_p_kw", None) is not None and np.isfinite(oe).all() else oe)
+        for k, value in zip(self.SAME, (
+                case.day, t, case.times[t], direction, self.method, res.binding, c.v_lowest_v,
+                c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
+                res.n_powerflows, res.verified, res.status, c.margin_pct, res.n_lp, seconds)):
+            self.same[k].append(value)
+        for k, value in (("oe_kw", oe), ("q_kvar", q), ("p_kw", p)):
+            self.each[k].append(np.asarray(value, dtype=float))
+
+    def frame(self) -> pd.DataFrame:
+        """The table (columns :data:`ENVELOPE_COLUMNS`)."""
+        n, m = self.n, len(self.same["day"])
+        cols: dict[str, object] = {}
+        for k, values in self.same.items():
+            # as the row lists infer them: a column of Python values, repeated per customer
+            cols[k] = [v for v in values for _ in range(n)]
+        cols["customer"] = list(self.case.flex_names) * m
+        for k, parts in self.each.items():
+            cols[k] = np.concatenate(parts) if parts else np.zeros(0)
+        return pd.DataFrame(cols, columns=ENVELOPE_COLUMNS)
+
+
 def voltage_rows(net: NetworkEngine, case: DayCase, t: int, direction: str,
                   res: SearchResult) -> pd.DataFrame:
     v = res.check.voltage_v

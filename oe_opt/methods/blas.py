@@ -15,9 +15,33 @@ import contextlib
 _CONTROLLER = None
 
 
+class _OneThread:
+    """``with``: every BLAS library limited to one thread inside, restored after (only those
+    that ran more threads are touched: two calls per library, not threadpoolctl's generic
+    limiter, which costs ~40 µs per use, once per period-direction in the fast core)."""
+
+    def __init__(self, libs: list) -> None:
+        self._libs = libs
+        self._saved: list[list[tuple[object, int]]] = []
+
+    def __enter__(self) -> "_OneThread":
+        changed = []
+        for lib in self._libs:
+            n = lib.get_num_threads()
+            if n is not None and n != 1:
+                lib.set_num_threads(1)
+                changed.append((lib, n))
+        self._saved.append(changed)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for lib, n in reversed(self._saved.pop()):
+            lib.set_num_threads(n)
+
+
 def one_blas_thread():
-    """Context manager: BLAS limited to one thread inside (threadpoolctl's controller,
-    made on first use, i.e. after numpy/scipy loaded their BLAS)."""
+    """Context manager: BLAS limited to one thread inside (the BLAS libraries found by
+    threadpoolctl on first use, i.e. after numpy/scipy loaded them)."""
     global _CONTROLLER
     if _CONTROLLER is None:
         try:
@@ -27,7 +51,9 @@ def one_blas_thread():
         else:
             import scipy.linalg  # noqa: F401  (load scipy's BLAS before the controller looks)
 
-            _CONTROLLER = ThreadpoolController()
+            libs = [lib for lib in ThreadpoolController().lib_controllers
+                    if lib.user_api == "blas"]
+            _CONTROLLER = _OneThread(libs)
     if _CONTROLLER is False:
         return contextlib.nullcontext()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    return _CONTROLLER

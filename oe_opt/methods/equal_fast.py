@@ -112,7 +112,7 @@ def _row_roots(x_ok: float, h_ok: np.ndarray, pts: list[tuple[float, np.ndarray]
         c1, c2 = x0_slope, np.zeros_like(c0)
     else:
         return np.full(len(c0), np.inf)
-    return _smallest_root(c0, c1, c2)
+    return _smallest_root_quiet(c0, c1, c2)
 
 
 def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
@@ -123,10 +123,15 @@ def _smallest_root(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray
     linear root ``-c0 / c1`` and the first is infinite.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        sq = np.sqrt(c1 * c1 - 4.0 * c2 * c0)            # nan: no real root
-        q = -0.5 * (c1 + np.copysign(sq, c1))
-        r1 = q / c2
-        r2 = c0 / q
+        return _smallest_root_quiet(c0, c1, c2)
+
+
+def _smallest_root_quiet(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """:func:`_smallest_root` under the caller's ``np.errstate(divide=, invalid="ignore")``."""
+    sq = np.sqrt(c1 * c1 - 4.0 * c2 * c0)                # nan: no real root
+    q = -0.5 * (c1 + np.copysign(sq, c1))
+    r1 = q / c2
+    r2 = c0 / q
     r1[~(r1 > 0)] = np.inf
     r2[~(r2 > 0)] = np.inf
     return np.minimum(r1, r2)
@@ -222,8 +227,10 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     # any use: per-customer sensitivities at 0 kW (the worst corner of every row); full use:
     # the sum over the customers (everyone moves together)
     e0 = np.eye(nf) if checker is not None else np.ones((nf, 1))
-    reader = ev.state_reader
-    ev.state_reader = "yprim"
+    reader, lean = ev.state_reader, ev.lean
+    ev.state_reader, ev.lean = "yprim", True
+    errstate = np.errstate(divide="ignore", invalid="ignore")   # the roots' inf and nan
+    errstate.__enter__()
     try:
         c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens))
         history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
@@ -278,7 +285,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             # the rows' curvature seen at the previous period of the day (it changes slowly
             # from one period to the next): the LP's rows made quadratic, solved by the ratio
             # test (smallest crossing), aimed just below the predicted limit
-            u = _smallest_root(h0, slope0, curv)         # the fit of h0, not the margined rows
+            u = _smallest_root_quiet(h0, slope0, curv)   # the fit of h0, not the margined rows
             n_lp += 1
             xm = float(u.min()) if u.size else np.inf
             x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
@@ -363,7 +370,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             if h is not None and active is not None:
                 viol = np.nonzero(h < 0)[0]
                 if len(viol):
-                    active = np.union1d(active, viol)
+                    active = np.unique(np.concatenate((active, viol)))   # = np.union1d
             idx = slice(None) if active is None else active
             sub = [(px, ph[idx]) for px, ph in pts]
             u = _row_roots(x_ok, h_ok[idx], sub, slope0[idx],
@@ -401,4 +408,5 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             last_gap = gap
             x = float(t)
     finally:
-        ev.state_reader = reader
+        errstate.__exit__(None, None, None)
+        ev.state_reader, ev.lean = reader, lean

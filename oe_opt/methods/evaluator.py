@@ -14,7 +14,7 @@ import numpy as np
 
 from oe_opt.inputs.case import DayCase
 from oe_opt.errors import NetworkError, PowerFlowError
-from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, evaluate_limits
+from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, LimitChecker, evaluate_limits
 from oe_opt.network.base import NetworkEngine, NetworkState, mv_elements
 from oe_opt.study import LimitSpec
 
@@ -107,14 +107,27 @@ class PowerFlowEvaluator:
         self._names = dict(mv_node_names=net.mv_node_names if self.read_mv else [],
                            vuf_buses=net.three_phase_buses if self.read_vuf else [],
                            mv_elements=mv_elements(net))
+        #: the fast core's checks (:meth:`check` by :class:`~oe_opt.model.limits.LimitChecker`,
+        #: the same verdicts with less Python per power flow); a method may switch it on for its
+        #: own checks, like :attr:`state_reader`.  Used without volt-var and optional limits only.
+        self.lean = False
+        self._checker: LimitChecker | None = None
         #: per-period scratch space of the methods (e.g. the 0-kW check and what was computed
         #: at it, shared by both directions); emptied when :meth:`set_period` changes period
         self.period_cache: dict = {}
 
-    def set_period(self, t: int) -> None:
+    def set_period(self, t: int, apply: bool = True) -> None:
         """Apply period `t`'s fixed demand, PV (DER customers' and the network's own PV
         systems) and source voltages (one value, or magnitude and angle per Vsource);
-        reset the counter."""
+        reset the counter.
+
+        ``apply=False`` (only for the period applied last, e.g. its second direction, with
+        nothing else having set the network's injections since) skips setting the same
+        values again."""
+        if not apply and t == self.period:
+            self.n_powerflows = 0
+            self.last_q_kvar = np.zeros(self.n_flex)
+            return
         c = self.case
         self.net.set_loads(c.fixed_idx, c.p_fixed_kw[t], c.q_fixed_kvar[t])
         if len(self.net.pv_customers):
@@ -216,6 +229,8 @@ class PowerFlowEvaluator:
         is at 0 kW: then the period itself cannot be solved and
         :class:`PowerFlowError` is raised naming the day and period.
         """
+        if self.lean and not (self._volt_var or self.read_mv or self.read_vuf):
+            return self._check_lean(p_flex_kw)
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
         try:
             state = self.solve(p)
@@ -255,6 +270,32 @@ class PowerFlowEvaluator:
         state = self.net.read_state(self.state_reader) if self.state_reader else self.net.read_state()
         return evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                                self.net.transformer_names, **self._names)
+
+    def _check_lean(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
+        """:meth:`check` (without volt-var or optional limits) with the limits checked by a
+        :class:`LimitChecker` built once: the same power flow, state and verdict."""
+        p = (np.full(self.n_flex, float(p_flex_kw)) if np.ndim(p_flex_kw) == 0
+             else np.array(p_flex_kw, dtype=float))
+        q = self.case.flex_q_kvar(p)
+        self.net.set_loads(self.case.flex_idx, p, q)
+        self.last_p_kw, self.last_q_kvar = p, q
+        self.n_powerflows += 1
+        try:
+            self.net.solve()
+        except PowerFlowError as exc:
+            if np.all(p == 0):
+                raise PowerFlowError(f"day {self.case.day} period {self.period} "
+                                     f"({self.case.times[self.period]}): {exc}") from exc
+            self.last_state = None
+            return NOT_CONVERGED
+        state = (self.net.read_state() if self.state_reader is None
+                 else self.net.read_state(self.state_reader))
+        self.last_state = state
+        if self._checker is None:
+            self._checker = LimitChecker(self.limits, self.net.voltage_labels,
+                                         self.net.line_names, self.net.transformer_names,
+                                         self._names["mv_elements"])
+        return self._checker(state, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
 
     def check_zero(self, at_state: Callable[[], object] | None = None) -> tuple[LimitCheck, object]:
         """:meth:`check` with every flexible customer at 0 kW, once per period.

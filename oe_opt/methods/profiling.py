@@ -30,6 +30,7 @@ def default_targets() -> list[tuple[object, str, str]]:
         (opendss.DssNetwork, "set_loads", "set_loads"),
         (limits, "evaluate_limits", "limit_check"),
         (evaluator, "evaluate_limits", "limit_check"),
+        (limits.LimitChecker, "__call__", "limit_check"),
         (sensitivity.SensitivityModel, "analytic", "sensitivity"),
         (sensitivity.SensitivityModel, "quantities", "state_read"),
         (slp.EnvelopeModel, "quantities", "local_model"),

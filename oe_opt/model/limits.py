@@ -246,6 +246,64 @@ def evaluate_limits(state: NetworkState, limits: LimitSpec, voltage_labels: list
     )
 
 
+class LimitChecker:
+    """:func:`evaluate_limits` compiled for one set of limits and element names.
+
+    The same margins (the same arithmetic on the same state), the same binding
+    constraint (the first smallest margin in :data:`LIMIT_KINDS` order) and the same
+    :class:`LimitCheck`, without rebuilding the kind and name tables on every call:
+    the check after each of the fast core's power flows.  Only for the limits every
+    state carries (voltages, lines, transformers): `limits` without the optional MV
+    or unbalance limits.
+
+    Parameters
+    ----------
+    limits : LimitSpec
+    voltage_labels, line_names, transformer_names : list of str
+        Element names aligned with the state's arrays.
+    mv_elements : dict, optional
+        As :func:`evaluate_limits`.
+    """
+
+    def __init__(self, limits: LimitSpec, voltage_labels: list[str], line_names: list[str],
+                 transformer_names: list[str], mv_elements: dict[str, frozenset[str]] | None = None):
+        names = {"voltage": voltage_labels, "line": line_names, "transformer": transformer_names}
+        self.kinds = []
+        for k in LIMIT_KINDS:
+            if not k.active(limits):
+                continue
+            if k.quantity in EXTRA_QUANTITIES:
+                raise ValueError(f"LimitChecker: the optional limit {k.name} needs evaluate_limits")
+            self.kinds.append((k, k.quantity, k.limit(limits), names[k.quantity]))
+        self.mv_elements = mv_elements
+
+    def __call__(self, state: NetworkState, **extra) -> LimitCheck:
+        """The :class:`LimitCheck` of `state` (`extra`: further :class:`LimitCheck` fields)."""
+        best_kind, best_i, best = None, -1, np.inf
+        for kind in self.kinds:
+            k, quantity, lim = kind[0], kind[1], kind[2]
+            value = (state.voltage_v if quantity == "voltage" else state.line_loading_pct
+                     if quantity == "line" else state.transformer_loading_pct)
+            if len(value) != len(kind[3]):
+                raise ValueError(f"limit {k.name}: {len(value)} readings for {len(kind[3])} "
+                                 f"elements")
+            if not len(value):
+                continue
+            # LimitKind.margin_pct, written out
+            m = lim - value if k.thermal else k.sense * (lim - value) / lim * 100.0
+            i = int(m.argmin())
+            if m[i] < best:
+                best_kind, best_i, best = kind, i, float(m[i])
+        binding = (best_kind[0].label(best_kind[3][best_i], self.mv_elements)
+                   if best_kind is not None else "none")
+        v, line, tx = state.voltage_v, state.line_loading_pct, state.transformer_loading_pct
+        return LimitCheck(ok=bool(best >= 0.0), binding=binding, margin_pct=best,
+                          v_lowest_v=float(v.min()), v_highest_v=float(v.max()),
+                          max_line_loading_pct=float(line.max()) if len(line) else 0.0,
+                          transformer_loading_pct=float(tx.max()) if len(tx) else 0.0,
+                          voltage_v=v, **extra)
+
+
 # ------------------------------------------------------------------ LP rows
 @dataclass(frozen=True)
 class LimitRows:

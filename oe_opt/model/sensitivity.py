@@ -363,7 +363,7 @@ class SensitivityModel:
         powers `s_inj` (VA) and monitored complex quantities `xm` (V, A); `rtol`: tolerance
         of the sparse solver's iteration (the series terms use :data:`MODEL_RTOL`)."""
         d = np.conj(s_inj) / np.conj(vk) ** 2
-        r = (-W_PER_KW / np.conj(vk))[:, None] * np.asarray(self._flex_map @ e)  # conj(dS)/conj(V)
+        r = (-W_PER_KW / np.conj(vk))[:, None] * self._flex_directions(e)  # conj(dS)/conj(V)
         if self._solver == "sparse":
             # many directions: one sparse LU of J0 + D beats iterating on each of them
             lu = self._sparse_lu(d) if e.shape[1] >= SPARSE_LU_COLUMNS else None
@@ -391,6 +391,16 @@ class SensitivityModel:
 
         model = LocalModel(self, e, p_kw, vk, s_inj, xm, r, dvk, dxm, solve)
         return Linearisation(np.abs(xm), _dmag(xm, dxm), p_kw, "analytic", 0, model)
+
+    def _flex_directions(self, e: np.ndarray) -> np.ndarray:
+        """``flex_map @ e``: the directions `e` at the injection nodes (the last one kept: the
+        fast core asks for the same all-ones direction every period)."""
+        key = (e.shape, e.tobytes())
+        kept = getattr(self, "_kept_directions", None)
+        if kept is None or kept[0] != key:
+            kept = (key, np.asarray(self._flex_map @ e))
+            self._kept_directions = kept
+        return kept[1]
 
     def _row_gradients(self, vk: np.ndarray, s_inj: np.ndarray, xm: np.ndarray, e: np.ndarray,
                        q_idx: np.ndarray) -> np.ndarray | None:

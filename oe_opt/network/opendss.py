@@ -134,6 +134,8 @@ class DssNetwork:
         self.n_powerflows = 0
         #: cached element batches by (class, positions); None where the batch API is unavailable
         self._batches: dict[tuple[str, bytes], _Batch | None] = {}
+        #: the same batches by identity of a read-only index array (see :meth:`_batch`)
+        self._batch_by_id: dict[tuple[str, int], tuple[np.ndarray, _Batch | None]] = {}
         #: the loadshapes as compiled (read on first use of :meth:`time_series`)
         self._time_series: NetworkProfiles | None = None
         cwd = os.getcwd()
@@ -206,7 +208,9 @@ class DssNetwork:
             raise NetworkError(f"{self.master}: unknown {what}(s) {', '.join(unknown)}; the circuit's "
                                f"loads are {', '.join(self.load_names[:5])}"
                                f"{', ...' if len(self.load_names) > 5 else ''}")
-        return np.array([self._load_pos[n.lower()] for n in names], dtype=int)
+        out = np.array([self._load_pos[n.lower()] for n in names], dtype=int)
+        out.setflags(write=False)   # names fixed elements (the setters' batches are kept by it)
+        return out
 
     def _add_pv(self, pv_kw: dict[str, float]) -> None:
         self.pv_customers = list(pv_kw)
@@ -289,6 +293,8 @@ class DssNetwork:
         self._tx_gather = self._pad(tx_rows, pad)
         self._tx_winding_rating_a = np.array(tx_rating, dtype=float)
         self._tx_owner = np.array(tx_owner, dtype=int)
+        # each transformer's windings are consecutive: its first winding's position
+        self._tx_first = np.searchsorted(self._tx_owner, np.arange(len(tx_names)))
 
     @staticmethod
     def _pad(rows: list[list[int]], pad: int) -> np.ndarray:
@@ -341,6 +347,10 @@ class DssNetwork:
 
     def _batch(self, cls: str, idx: np.ndarray) -> "_Batch | None":
         """A cached batch of the `cls` elements at 0-based positions `idx` (None if unsupported)."""
+        hit = self._batch_by_id.get((cls, id(idx)))
+        if hit is not None and hit[0] is idx:      # the same index array as last time
+            return hit[1]
+        held = idx
         idx = np.asarray(idx, dtype=np.int32)
         cache = self._batches
         key = (cls, idx.tobytes())
@@ -349,6 +359,13 @@ class DssNetwork:
                 cache[key] = _Batch(self.dss, cls, idx)
             except Exception:  # older dss-python without the batch API
                 cache[key] = None
+        if isinstance(held, np.ndarray) and not held.flags.writeable and held.base is None:
+            # a read-only index array owning its data (the day case's, from load_index) keeps
+            # naming the same elements: looked
+            # up by identity next time (the entry holds it, so its id is not reused)
+            if len(self._batch_by_id) > 256:
+                self._batch_by_id.clear()
+            self._batch_by_id[(cls, id(held))] = (held, cache[key])
         return cache[key]
 
     def set_pv_irradiance(self, pv_idx: np.ndarray, irradiance: np.ndarray) -> None:
@@ -550,9 +567,8 @@ class DssNetwork:
             return np.zeros(0)
         m = self._current_mags() if mags is None else mags
         per_winding = m[self._tx_gather].max(axis=1) / self._tx_winding_rating_a * 100.0
-        out = np.zeros(len(self.transformer_names))
-        np.maximum.at(out, self._tx_owner, per_winding)
-        return out
+        # the largest over each transformer's (consecutive) windings, at least 0
+        return np.maximum(np.maximum.reduceat(per_winding, self._tx_first), 0.0)
 
     def read_state(self, currents: str | None = None, *, mv: bool = False,
                    vuf: bool = False) -> NetworkState:
@@ -582,9 +598,18 @@ class DssNetwork:
         if reader == "yprim" and self._yprim_ok() and not (mv or vuf):
             v = self.node_voltages_y()
             self.last_node_voltages = v
-            mags = np.zeros(self._n_currents + 1)
-            mags[self._yprim_rows] = np.abs(self._yprim_map(v))
+            # the monitored currents only, gathered straight from |M V| (+ a 0 for padding)
+            mags = np.abs(self._yprim_map(v))
+            mags = np.append(mags, 0.0)
             vmag = np.abs(v[self._yprim_vnodes])
+            loading = mags[self._yprim_line].max(axis=1) if len(self._yprim_line) \
+                else np.zeros(0)
+            tx = np.zeros(0)
+            if len(self._tx_gather):
+                tx = mags[self._yprim_tx].max(axis=1) / self._tx_winding_rating_a * 100.0
+                tx = np.maximum(np.maximum.reduceat(tx, self._tx_first), 0.0)
+            return NetworkState(voltage_v=vmag, line_loading_pct=loading / self.line_rating_a * 100.0,
+                                transformer_loading_pct=tx)
         elif reader in ("pdelements", "yprim"):
             self.last_node_voltages = None
             mags = self._current_mags()
@@ -731,6 +756,10 @@ class DssNetwork:
                                                        self.master)
             self._yprim_rows = rows
             self._yprim_map = RowProduct(m[rows])   # sparse: no BLAS (threads) per read
+            # the line and transformer gathers as positions in |M V| (the padding: its end)
+            at = np.full(self._n_currents + 1, len(rows), dtype=int)
+            at[rows] = np.arange(len(rows))
+            self._yprim_line, self._yprim_tx = at[self._line_gather], at[self._tx_gather]
             self._yprim_vnodes = np.array([pos[self.node_names[i]] for i in self.voltage_node_idx],
                                           dtype=int)
         return self._yprim_map is not False

@@ -34,7 +34,8 @@ from oe_opt.runs.day import Session, run_day
 from oe_opt.analysis.summary import summarise
 from oe_opt.errors import OEError, StudyError
 from oe_opt.runs.parallel import cached_session, check_scheduler, check_workers, execute, worker_session
-from oe_opt.runs.storage import day_path, read_valid_parquet, run_key, write_parquet_atomic
+from oe_opt.runs.storage import (check_written, day_path, read_valid_parquet, run_key,
+                                 write_parquet_atomic)
 from oe_opt.runs.fingerprint import input_digests
 from oe_opt.runs.bounds import check_bounds
 from oe_opt.runs.outdir import claim
@@ -187,9 +188,10 @@ def _run_claimed(study, wanted, workers, scheduler, out_dir, method, progress, k
 
     def save(day: int, env: pd.DataFrame) -> None:
         path = day_path(out_dir, day)
-        write_parquet_atomic(env, path, key, inputs)
-        df, reason = read_valid_parquet(path, key, n_rows, day=day, inputs=inputs, caps=caps)
-        if df is None:
+        df, checksum = write_parquet_atomic(env, path, key, inputs)
+        # the checks of a reused file (footer, rows, checksum) on the rows as stored
+        reason = check_written(path, df, checksum, key, n_rows, day=day, caps=caps)
+        if reason is not None:
             raise OEError(f"{path}: day {day} gave {len(env)} rows, expected {n_rows} ({reason})")
         frames[day] = df
         stats.computed.append(day)

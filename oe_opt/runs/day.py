@@ -15,7 +15,7 @@ import pandas as pd
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, read_profile_data
 from oe_opt.errors import PowerFlowError, StudyError
 from oe_opt.methods.evaluator import PowerFlowEvaluator
-from oe_opt.io.results import ENVELOPE_COLUMNS, envelope_rows, voltage_rows
+from oe_opt.io.results import EnvelopeColumns, voltage_rows
 from oe_opt.methods.registry import get_method
 from oe_opt.problem import EnvelopeProblem, build_problem
 from oe_opt.methods.result import nonconvergent_result
@@ -116,7 +116,7 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     problem = build_problem(study, case.flex_names)
     ev = PowerFlowEvaluator(session.net, problem.limits, case)
     solve = factory(problem, session.net, case)
-    rows, vrows = [], []
+    table, vrows = EnvelopeColumns(case, method), []
     bad = [t for t in periods or [] if not 0 <= t < case.n_periods]
     if bad:
         raise StudyError(f"period {bad[0]} is outside the day (0-based periods "
@@ -126,15 +126,17 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     for t in tqdm(periods if periods is not None else range(case.n_periods), unit="period",
                   desc=f"{study.name} day {case.day}", disable=not progress, delay=PROGRESS_DELAY_S,
                   leave=False):
-        for direction in problem.directions:
-            ev.set_period(t)
+        for k, direction in enumerate(problem.directions):
+            # the period's fixed injections once for both directions (the methods set only the
+            # flexible customers')
+            ev.set_period(t, apply=k == 0)
             t0 = time.perf_counter()
             res = _solve_or_nonconvergent(solve, ev, direction, session.net, t)
             seconds = time.perf_counter() - t0
-            rows.extend(envelope_rows(case, t, direction, method, res, seconds))
+            table.append(t, direction, res, seconds)
             if voltages:
                 vrows.append(voltage_rows(session.net, case, t, direction, res))
-    env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
+    env = table.frame()
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours, problem)
 

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from oe_opt.io.results import ENVELOPE_COLUMNS
@@ -81,29 +82,31 @@ def check_rows(df: pd.DataFrame, caps: Mapping[tuple[str, str], float] | None = 
     customer; only >= 0 checked without).
     """
     if "status" in df:
-        bad = sorted(set(df["status"]) - set(KNOWN_STATUSES))
+        bad = sorted(set(pd.unique(df["status"])) - set(KNOWN_STATUSES))
         if bad:
             return f"unknown status {bad[0]!r}"
     if "oe_kw" not in df or "status" not in df:
         return None
-    solved = df["status"].isin(["ok", "at_cap"])
-    if "verified" in df and not df.loc[solved, "verified"].astype(bool).all():
+    # column arrays, not row selections of the table (a day file has ~1,250 rows of strings)
+    solved = np.isin(df["status"].to_numpy(dtype=object), ["ok", "at_cap"])
+    if "verified" in df and not df["verified"].to_numpy()[solved].astype(bool).all():
         return "unverified envelope"
-    oe = df.loc[solved, "oe_kw"].astype(float)
-    if oe.isna().any() or (oe < 0).any():
+    oe = df["oe_kw"].to_numpy(dtype=float)[solved]
+    if np.isnan(oe).any() or (oe < 0).any():
         return "oe_kw missing or negative"
     if caps:
-        sub = df.loc[solved]
-        cap = pd.Series([caps.get((d, c), caps.get(d, float("nan"))) for d, c in
-                         zip(sub["direction"], sub["customer"])], index=sub.index)
-        if (oe > cap + 1e-6).any() or cap.isna().any():
+        nan = float("nan")
+        cap = np.array([caps.get((d, c), caps.get(d, nan)) for d, c in
+                        zip(df["direction"].to_numpy(dtype=object)[solved],
+                            df["customer"].to_numpy(dtype=object)[solved])], dtype=float)
+        if (oe > cap + 1e-6).any() or np.isnan(cap).any():
             return "oe_kw above the cap"
     return None
 
 
 # ---------------------------------------------------------------- Parquet
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str,
-                         inputs: Mapping[str, str] | None = None) -> None:
+                         inputs: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, str]:
     """Write `df` to `path` so that the file is either complete or absent.
 
     The table goes to a temporary file in the same folder, is flushed to disk,
@@ -111,6 +114,12 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str,
     count, a checksum of the rows (:func:`rows_checksum`) and the input
     files' digests (`inputs`, to say later which files changed) are stored in
     the Parquet schema metadata.
+
+    Returns
+    -------
+    (DataFrame, str)
+        The rows as stored (the Arrow table converted back, as
+        :func:`read_valid_parquet` reads them) and their checksum.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -118,9 +127,11 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(df, preserve_index=False)
+    stored = table.to_pandas()
+    checksum = rows_checksum(stored)
     meta = dict(table.schema.metadata or {})
     meta.update({KEY_META: key.encode(), ROWS_META: str(len(df)).encode(),
-                 CHECKSUM_META: rows_checksum(table.to_pandas()).encode()})
+                 CHECKSUM_META: checksum.encode()})
     if inputs is not None:
         meta[INPUTS_META] = json.dumps(dict(inputs), sort_keys=True).encode()
     table = table.replace_schema_metadata(meta)
@@ -134,6 +145,34 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path, key: str,
     finally:
         if tmp.exists():
             tmp.unlink()
+    return stored, checksum
+
+
+def check_written(path: str | Path, stored: pd.DataFrame, checksum: str, key: str, n_rows: int,
+                  day: int | None = None,
+                  caps: Mapping[tuple[str, str], float] | None = None) -> str | None:
+    """Why a file just written by :func:`write_parquet_atomic` cannot be used, or None.
+
+    The checks of :func:`read_valid_parquet` without reading the rows back: the
+    file's footer (run key, row count, columns, `checksum`: that of `stored`, the rows as
+    written) and the rows themselves (`day`, :func:`check_rows` with `caps`).
+    """
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path)
+    schema = meta.schema_arrow
+    info = schema.metadata or {}
+    if info.get(KEY_META) != key.encode():
+        return "other settings"
+    if meta.metadata.num_rows != n_rows or len(stored) != n_rows:
+        return "short"
+    if list(schema.names) != list(ENVELOPE_COLUMNS):
+        return "wrong columns"
+    if info.get(CHECKSUM_META) != checksum.encode():
+        return "checksum mismatch"
+    if day is not None and not (stored["day"] == day).all():
+        return "wrong day"
+    return check_rows(stored, caps) if caps is not None else None
 
 
 def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,

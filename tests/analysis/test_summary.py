@@ -94,3 +94,30 @@ def test_days_summary_has_one_row_per_day_and_direction():
     assert list(zip(s.day, s.direction)) == [(2, "export"), (2, "import"), (5, "export"),
                                              (5, "import")]
     assert s.columns[:2].tolist() == ["day", "direction"]
+
+
+def test_days_summary_equals_each_days_own_summary():
+    # three days, two directions, with infeasible, at-cap, nonconvergent and unverified periods
+    # and a tie of binding constraints (the first by name wins, as Series.mode)
+    parts = []
+    for day, statuses in ((7, ["ok", "infeasible", "at_cap", "ok"]),
+                          (3, ["ok", "ok", "nonconvergent", "ok"]),
+                          (9, ["infeasible", "infeasible", "infeasible", "infeasible"])):
+        for direction in ("import", "export"):
+            e = _env(statuses, [True, day != 3, True, True], customers=3)
+            e["day"], e["direction"] = day, direction
+            e.loc[e.period == 3, "binding"] = "line:a"
+            e["n_powerflows"] = e["period"] + day
+            parts.append(e)
+    env = pd.concat(parts, ignore_index=True)
+    got = summarise_days(env, 0.5)
+    want = pd.concat([summarise(g, 0.5).reset_index().assign(day=int(d))
+                      for d, g in env.groupby("day", sort=True)], ignore_index=True)
+    want = want[["day"] + [c for c in want.columns if c != "day"]]
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+    # day 7: one limited period binds v_max:x, one line:a (a tie: the first by name)
+    assert got[got.day == 7].most_binding.tolist() == ["line:a", "line:a"]
+    assert got[got.day == 9].most_binding.tolist() == ["cap", "cap"]
+    # and a test that can fail: a wrong period length changes the energies
+    assert not np.allclose(summarise_days(env, 1.0).energy_kwh_total.fillna(0),
+                           got.energy_kwh_total.fillna(0))

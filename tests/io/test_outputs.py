@@ -24,3 +24,19 @@ def test_network_outputs_have_the_date_the_chart_and_run_info(tmp_path, write_st
     assert np.allclose(csv.energy_kwh_total, (2 + 3 + 4) * 0.5)
     assert [p.name for p in written] == ["networks.csv", "networks.png"]
     assert read_run_info(tmp_path)["kind"] == "networks"
+
+
+def test_the_days_csv_writer_reads_back_as_pandas_own_csv(tmp_path):
+    from oe_opt.io.outputs import write_csv
+
+    rows = [[220, t, f"{t:02d}:00", d, "c,1", 2.5 + t, "lp", 'v_max:"x"', 240.1, 250.0, 10.0,
+             10.0, 2, t != 1, "ok", 0.25, 1, 0.01, 0.125, np.nan if t == 2 else 2.0 + t]
+            for t in range(3) for d in ("export", "import")]
+    from oe_opt.io.results import ENVELOPE_COLUMNS
+
+    env = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
+    write_csv(env, tmp_path / "fast.csv")
+    env.to_csv(tmp_path / "pandas.csv", index=False)
+    fast, ref = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "pandas.csv")
+    pd.testing.assert_frame_equal(fast, ref)
+    assert fast.verified.tolist() == [True, True, False, False, True, True]

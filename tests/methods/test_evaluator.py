@@ -166,3 +166,26 @@ def test_zero_check_is_shared_by_the_directions_of_a_period_and_renewed_per_peri
     ev.set_period(12)                                     # another period: solved again
     c2, _ = ev.check_zero()
     assert ev.n_powerflows == 1 and not np.allclose(c2.voltage_v, c0.voltage_v)
+
+
+def test_the_lean_check_gives_the_full_checks_verdict_state_and_powers():
+    st = load_study(TUTORIAL)
+    session = own_session(st)
+    case = session.case()
+    outcomes = []
+    for lean in (False, True):
+        session.net.reset_solution()
+        ev = PowerFlowEvaluator(session.net, st.limits, case, state_reader="yprim")
+        ev.lean = lean
+        ev.set_period(26)
+        got = []
+        for direction, kw in (("export", 0.0), ("export", 3.0), ("export", 9.0),
+                              ("import", 12.0), ("import", 14.0)):
+            c = ev.check_direction(direction, kw)
+            got.append((c.ok, c.binding, c.margin_pct, c.v_lowest_v, c.v_highest_v,
+                        c.max_line_loading_pct, c.transformer_loading_pct,
+                        c.flex_p_kw.tolist(), c.flex_q_kvar.tolist(), ev.n_powerflows))
+        outcomes.append(got)
+    assert outcomes[0] == outcomes[1]
+    # the points cover holding and broken limits (the comparison can tell them apart)
+    assert {o[0] for o in outcomes[1]} == {True, False}

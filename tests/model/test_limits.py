@@ -95,3 +95,35 @@ def test_mv_transformers_are_labelled_mv_and_distribution_ones_not():
                      mv_voltage_pu=np.array([1.0, 1.0]), vuf_pct=np.array([0.1, 0.1]))
     assert evaluate_limits(s, OPT, **names).binding == "mv_transformer:tx"
     assert evaluate_limits(s, OPT, **OPT_NAMES).binding == "transformer:tx"
+
+
+# ------------------------------------- the compiled check of the fast core (issue 9 item 5)
+@pytest.mark.parametrize("v, lines, tx", [
+    ([230.0, 250.0, 240.0], (10, 20), (30,)),          # all hold: the smallest margin
+    ([230.0, 253.5, 240.0], (10, 20), (30,)),
+    ([215.0, 230.0, 240.0], (10, 20), (30,)),
+    ([230.0, 230.0, 240.0], (10, 101), (30,)),
+    ([230.0, 230.0, 240.0], (10, 20), (100.5,)),
+    ([214.0, 230.0, 240.0], (10, 130), (30,)),          # the most violated wins
+    ([253.0, 253.0, 216.0], (100.0, 100.0), (99.0,)),  # ties: the first in kind order
+])
+def test_the_compiled_limit_checker_gives_evaluate_limits_verdict(v, lines, tx):
+    from oe_opt.model.limits import LimitChecker
+
+    st = state(v, lines, tx)
+    want = evaluate_limits(st, LIM, **NAMES)
+    got = LimitChecker(LIM, **NAMES)(st, flex_q_kvar=np.zeros(2))
+    assert (got.ok, got.binding, got.margin_pct, got.v_lowest_v, got.v_highest_v,
+            got.max_line_loading_pct, got.transformer_loading_pct) == (
+        want.ok, want.binding, want.margin_pct, want.v_lowest_v, want.v_highest_v,
+        want.max_line_loading_pct, want.transformer_loading_pct)
+    assert got.flex_q_kvar.tolist() == [0.0, 0.0]
+
+
+def test_the_compiled_limit_checker_refuses_optional_limits_and_short_readings():
+    from oe_opt.model.limits import LimitChecker
+
+    with pytest.raises(ValueError, match="optional"):
+        LimitChecker(OPT, **NAMES)
+    with pytest.raises(ValueError, match="readings"):
+        LimitChecker(LIM, **NAMES)(state([230.0, 230.0]))

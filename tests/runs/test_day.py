@@ -181,3 +181,22 @@ def test_power_flow_counts_match_the_searches(tutorial_runs):
             assert r.n == 2
         else:
             assert r.n == 1 + (caps[d] - r.oe) + 1
+
+
+def test_the_day_table_by_columns_equals_the_rows_of_each_period(tutorial_runs):
+    from oe_opt.io.results import EnvelopeColumns, envelope_rows
+    from oe_opt.methods.result import SearchResult
+
+    st, step, _ = tutorial_runs
+    case = Session(st).case()
+    table, rows = EnvelopeColumns(case, "x"), []
+    # a feasible, an infeasible (no envelope) and a per-customer result
+    c = NOT_CONVERGED
+    ok = step.envelopes.iloc[0]
+    results = [SearchResult(float(ok.oe_kw), "ok", "v_max:a", c, 5, 0),
+               SearchResult(np.nan, "infeasible", "v_min:b", c, 1, 0),
+               SearchResult(np.arange(len(case.flex_names), dtype=float), "ok", "line:l", c, 7, 2)]
+    for t, res in enumerate(results):
+        table.append(t, "import", res, 0.5 * t)
+        rows.extend(envelope_rows(case, t, "import", "x", res, 0.5 * t))
+    pd.testing.assert_frame_equal(table.frame(), pd.DataFrame(rows, columns=ENVELOPE_COLUMNS))

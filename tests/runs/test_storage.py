@@ -202,3 +202,22 @@ def test_network_run_recomputes_a_network_whose_files_changed(tmp_path):
     assert "recomputed n30: inputs changed" in r.output and "linecodes.dss" in r.output
     after = pd.read_parquet(out / "networks.parquet")
     assert not np.allclose(after.oe_kw.fillna(-1), before.oe_kw.fillna(-1))
+
+
+def test_a_written_day_file_is_checked_from_its_footer_and_the_rows_as_stored(tmp_path):
+    from oe_opt.runs.storage import check_written
+
+    path = tmp_path / "x.parquet"
+    caps = {("export", "a"): 10.0, ("export", "b"): 10.0}
+    stored, checksum = write_parquet_atomic(_rows(), path, "k")
+    # the rows handed back are those a reader gets (so fresh and resumed runs agree)
+    back, reason = read_valid_parquet(path, "k", 2)
+    assert reason == "ok"
+    pd.testing.assert_frame_equal(stored, back)
+    assert checksum == rows_checksum(back)
+    assert check_written(path, stored, checksum, "k", 2, caps=caps) is None
+    assert check_written(path, stored, checksum, "other", 2) == "other settings"
+    assert check_written(path, stored, checksum, "k", 3) == "short"
+    assert check_written(path, stored, "0" * 64, "k", 2) == "checksum mismatch"
+    assert check_written(path, stored, checksum, "k", 2, caps={"export": 1.0}) == \
+        "oe_kw above the cap"

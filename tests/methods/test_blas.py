@@ -1,0 +1,26 @@
+"""BLAS pinned to one thread inside ``one_blas_thread`` and restored after, nested too."""
+
+from __future__ import annotations
+
+import pytest
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+from oe_opt.methods.blas import one_blas_thread  # noqa: E402
+
+
+def blas_threads() -> list[int]:
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_one_blas_thread_inside_and_the_old_count_restored_after():
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        if not before:
+            pytest.skip("no BLAS library found by threadpoolctl")
+        with one_blas_thread():
+            assert blas_threads() == [1] * len(before)
+            with one_blas_thread():                    # nested: still one, and no early restore
+                assert blas_threads() == [1] * len(before)
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == before
