@@ -56,9 +56,11 @@ INIT_ROWS = 32
 #: a row joins the LP when its headroom (predicted or measured) is below this share of its
 #: limit (0.025 V at 253 V, 0.03 A at 300 A), or violated
 NEAR_FRAC = 1e-4
-#: most rows added at once (the most violated first: one row of a feeder often covers its
-#: neighbours, so adding every violated row at once would fill the LP with rows never binding)
+#: most rows added at once, at least (the most violated first: one row of a feeder often covers
+#: its neighbours, so adding every violated row at once would fill the LP with rows never
+#: binding); with many customers one per ADD_PER_VARIABLES variables (more LV feeders)
 MAX_ADD = 16
+ADD_PER_VARIABLES = 16
 #: rows within this share of their limit at the end of a period seed the next period
 KEEP_FRAC = 2e-3
 #: model-based row-generation rounds per LP (re-solves after adding predicted violations)
@@ -77,6 +79,7 @@ class ActiveRows:
         self.idx = np.zeros(0, dtype=int)
         self._in = np.zeros(rows.n, dtype=bool)
         self._rows: LimitRows | None = None
+        self.max_add = MAX_ADD
 
     def add(self, k: np.ndarray) -> int:
         """Add rows `k` (indices of every row); returns how many were new."""
@@ -98,10 +101,10 @@ class ActiveRows:
     def near(self, y: np.ndarray, frac: float | None = None,
              most: int | None = None) -> np.ndarray:
         """Rows (of every row) not in the set, violated or within `frac` of their limit at
-        quantities `y` (default :data:`NEAR_FRAC`): the `most` (default :data:`MAX_ADD`)
-        with the smallest headroom relative to their limit."""
+        quantities `y` (default :data:`NEAR_FRAC`): the `most` (default ``max_add``, set
+        from :data:`MAX_ADD`) with the smallest headroom relative to their limit."""
         frac = NEAR_FRAC if frac is None else frac
-        most = MAX_ADD if most is None else most
+        most = self.max_add if most is None else most
         rel = headroom(self.all, y) / np.abs(self.all.bound)
         rel[self._in] = np.inf
         k = np.nonzero(rel < frac)[0]
@@ -198,6 +201,7 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     wrap = Linearise(sens, e, "analytic")          # the local model in envelope variables
     history: list[Candidate] = []
     active = ActiveRows(all_rows)
+    active.max_add = max(MAX_ADD, nvar // ADD_PER_VARIABLES)
     counts = {"n_generated": 0}
 
     def check(x: np.ndarray, step: str) -> LimitCheck:
