@@ -16,7 +16,8 @@ reports no other kind).
 The network comes from ``oe-opt network import
 /work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx --out networks/generated``.
 
-    python benchmarks/alloc_mvlv_day.py --periods 2          # an estimate (~2 min)
+    python benchmarks/alloc_mvlv_day.py --period-list 24     # one midday period, recorded
+    python benchmarks/alloc_mvlv_day.py --periods 3          # 3 periods spread over the day
     python benchmarks/alloc_mvlv_day.py                      # the day (48 periods x 2)
 
 Results: ``benchmarks/results/<name>.json`` and ``.md`` (default name
@@ -52,7 +53,8 @@ TUTORIAL = REPO / "models" / "tutorial.toml"
 DAY_PERIOD_DIRECTIONS = 96
 
 
-def run(periods: int | None, flexible: float, allocation: str) -> dict:
+def run(periods: int | None, flexible: float, allocation: str,
+        period_list: list[int] | None = None, progress=None) -> dict:
     template = load_study(TUTORIAL)
     template = replace(template, profiles=replace(template.profiles, assignment="seeded"))
     t_compile = time.perf_counter()
@@ -63,6 +65,8 @@ def run(periods: int | None, flexible: float, allocation: str) -> dict:
     n_periods = session.case().n_periods
     chosen = (list(range(n_periods)) if not periods or periods >= n_periods else
               sorted({int(round(x)) for x in np.linspace(0, n_periods - 1, periods)}))
+    if period_list:
+        chosen = list(period_list)
     compile_s = time.perf_counter() - t_compile
     # setup: the sensitivity model and the LP, built by the method's first solver (kept
     # per network, so run_day's solver reuses them)
@@ -74,7 +78,19 @@ def run(periods: int | None, flexible: float, allocation: str) -> dict:
     get_method("alloc")(build_problem(study, case.flex_names), net, case)
     setup_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    env = run_day(study, "alloc", session=session, periods=chosen, voltages=False).envelopes
+    if progress is None:
+        env = run_day(study, "alloc", session=session, periods=chosen, voltages=False).envelopes
+    else:
+        # period by period, each recorded as it ends (a partial run keeps what it measured;
+        # each run_day has its own evaluator, so no rows are carried from period to period)
+        import pandas as pd
+
+        parts = []
+        for p in chosen:
+            parts.append(run_day(study, "alloc", session=session, periods=[p],
+                                 voltages=False).envelopes)
+            progress(p, time.perf_counter() - t1, setup_s)
+        env = pd.concat(parts)
     periods_s = time.perf_counter() - t1
     cpu_s = time.process_time() - c0
     pd = env.groupby(["period", "direction"]).agg(
@@ -125,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=int, default=None, help="periods spread over the day "
                     "(default: all 48)")
+    ap.add_argument("--period-list", default=None, help="comma-separated periods to run "
+                    "instead (e.g. 24), each recorded in <name>_progress.json as it ends")
     ap.add_argument("--flexible", type=float, default=0.4)
     ap.add_argument("--allocation", default="max_total")
     ap.add_argument("--name", default=None)
@@ -135,8 +153,20 @@ def main(argv: list[str] | None = None) -> int:
               f"/work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx --out "
               f"networks/generated`", file=sys.stderr)
         return 1
-    name = args.name or ("alloc_mvlv_day" + (f"_{args.periods}p" if args.periods else ""))
-    r = run(args.periods, args.flexible, args.allocation)
+    plist = [int(p) for p in args.period_list.split(",")] if args.period_list else None
+    name = args.name or ("alloc_mvlv_day" + (f"_{args.periods}p" if args.periods else "")
+                         + (f"_p{'_'.join(map(str, plist))}" if plist else ""))
+    args.out.mkdir(parents=True, exist_ok=True)
+    done: list[dict] = []
+
+    def progress(period: int, elapsed_s: float, setup_s: float) -> None:
+        done.append({"period": period, "elapsed_s": elapsed_s, "setup_s": setup_s})
+        (args.out / f"{name}_progress.json").write_text(json.dumps(done, indent=1))
+        print(f"period {period} done at {elapsed_s:.1f} s (setup {setup_s:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    r = run(args.periods, args.flexible, args.allocation, plist,
+            progress if plist else None)
     r.update(name=name, when=datetime.now(timezone.utc).isoformat(timespec="seconds"),
              command="python benchmarks/alloc_mvlv_day.py " + " ".join(argv or sys.argv[1:]),
              environment={"cpus": os.cpu_count(), "python": platform.python_version(),
