@@ -14,7 +14,11 @@ wired to the problem, the network's sensitivity model and the envelope LP.
     One envelope per flexible customer, with per-customer caps and the
     problem's allocation objective (any name of :mod:`oe_opt.model.allocations`);
     from :data:`ACTIVE_SET_MIN_VARIABLES` customers on, the LP holds only the rows
-    near binding (:class:`EnvelopeLP` ``active_set``, constraint generation).
+    near binding (:class:`EnvelopeLP` ``active_set``, constraint generation); from
+    :data:`~oe_opt.methods.row_generation.MIN_VARIABLES` on (analytic sensitivities,
+    ``full_use``, no optional limits) the rows are also *linearised* only when near binding
+    (:mod:`oe_opt.methods.row_generation`: adjoint gradients, rows added when the local
+    model or a power flow finds them violated or near).
 
 The solvers run with BLAS pinned to one thread (:mod:`oe_opt.methods.blas`).
 """
@@ -33,6 +37,8 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
 from oe_opt.methods.result import SearchResult
+from oe_opt.methods.row_generation import MIN_VARIABLES as ROW_GENERATION_MIN_VARIABLES
+from oe_opt.methods.row_generation import row_generation_slp
 from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW, Linearise, verify_and_tighten
 from oe_opt.model.allocations import get_allocation
 from oe_opt.model.limits import limit_rows
@@ -52,7 +58,8 @@ ACTIVE_SET_MIN_VARIABLES = 50
 def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, per_customer: bool,
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
-                max_iter: int = 8, core: str = "auto", screening: bool | None = None) -> Solve:
+                max_iter: int = 8, core: str = "auto", screening: bool | None = None,
+                row_generation: str = "auto") -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -78,6 +85,13 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     screening : bool, optional
         The fast core's screening solves on networks with inverter controls
         (:func:`~oe_opt.methods.equal_fast.solve_equal_fast`); None: its default.
+    row_generation : str
+        Per-customer variables: ``on`` (the LP holds only the rows near binding, the
+        others added when the local model or a power flow finds them violated or near:
+        :mod:`oe_opt.methods.row_generation`), ``off`` (every row linearised at every
+        power flow) or ``auto`` (on from :data:`~oe_opt.methods.row_generation.MIN_VARIABLES`
+        customers).  Only with analytic sensitivities, ``holds_for = "full_use"`` and no
+        optional (MV, unbalance) limits; otherwise off.
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -112,9 +126,23 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     # many customers: every row is dense and few bind, so HiGHS holds only the rows near
     # binding and gets the others when its solution violates them (constraint generation)
     active = backend == "highspy" and nvar >= ACTIVE_SET_MIN_VARIABLES
-    lp = shared(net, ("lp", nvar, rows.n, backend, equal_solver, active),
-                lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
-                                   equal_solver=equal_solver, active_set=active))
+    if row_generation not in ("auto", "on", "off"):
+        raise ValueError(f"row_generation must be 'auto', 'on' or 'off', got {row_generation!r}")
+    generating = (per_customer and backend == "highspy" and sensitivity == "analytic"
+                  and problem.holds_for == "full_use" and not extra.n
+                  and (row_generation == "on" or (row_generation == "auto"
+                                                  and nvar >= ROW_GENERATION_MIN_VARIABLES)))
+    if generating:
+        # the rows change from one update to the next: they live in HiGHS only (open_rows)
+        # the log tangent cuts (n_breakpoints rows per customer) only for log_fair: the other
+        # objectives leave them free, and every row costs HiGHS time in each run
+        n_bp = 16 if allocation == "log_fair" else 1
+        lp = shared(net, ("lp-open", nvar, rows.n, n_bp), lambda: EnvelopeLP(
+            nvar, rows.n + MAX_CUTS, n_breakpoints=n_bp, open_rows=True))
+    else:
+        lp = shared(net, ("lp", nvar, rows.n, backend, equal_solver, active),
+                    lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,
+                                       equal_solver=equal_solver, active_set=active))
     lin = ExtraLinearise(sens, e, sensitivity, extra) if extra.n else Linearise(sens, e, sensitivity)
 
     def caps_weights(direction: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -122,6 +150,9 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
             return np.array([problem.cap_kw(direction)]), None
         return problem.customer_caps_kw(direction), problem.weights(direction)
 
+    # per evaluator (one per day): the rows near binding at the end of the last period
+    row_memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
+    equal_memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
     checker = None
     if problem.holds_for == "any_use":
         from oe_opt.methods.any_use import CornerChecker
@@ -133,6 +164,11 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
 
     def run(ev: PowerFlowEvaluator, direction: str, caps: np.ndarray, solve_lp, improves,
             componentwise: bool, start: np.ndarray | None = None) -> SearchResult:
+        if generating:
+            return _generate_from_equal(ev, direction, lp, sens, e, rows, caps, solve_lp,
+                                        improves, componentwise, tol_kw, margin_kw, max_iter,
+                                        start, row_memory.setdefault(ev, {}),
+                                        equal_memory.setdefault(ev, {}), problem.tolerance_kw)
         if checker is not None:
             from oe_opt.methods.any_use import any_use_slp
 
@@ -157,6 +193,36 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
         return res
 
     return solve
+
+
+def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
+                         sens: SensitivityModel, e: np.ndarray, rows, caps: np.ndarray, solve_lp,
+                         improves, componentwise: bool, tol_kw: float, margin_kw: float,
+                         max_iter: int, start: np.ndarray | None, row_memory: dict,
+                         equal_memory: dict, bracket_kw: float) -> SearchResult:
+    """Row generation (:func:`row_generation_slp`) started from the verified equal-allocation
+    envelope (the fast core of :mod:`oe_opt.methods.equal_fast`, one variable: a few power
+    flows): its state is near the limits that bind, so the first LP holds the right rows and
+    moves less than from 0 kW.  The 0-kW check is the equal core's (an infeasible period is
+    reported as such); the power flows of both count."""
+    from oe_opt.methods.equal_fast import solve_equal_fast
+    from oe_opt.methods.result import INFEASIBLE
+
+    n_eq = 0
+    if start is None:
+        eq = solve_equal_fast(ev, direction, sens, rows, float(np.max(caps)), margin_kw=margin_kw,
+                              bracket_kw=bracket_kw, memory=equal_memory)
+        n_eq = eq.n_powerflows
+        if eq.status == INFEASIBLE:
+            eq.oe_kw = np.full(len(caps), np.nan)
+            return eq
+        if eq.verified and float(eq.oe_kw) > 0:
+            start = np.minimum(float(eq.oe_kw), caps)
+    res = row_generation_slp(ev, direction, lp, sens, e, rows, caps, solve_lp, improves,
+                             componentwise=componentwise, tol_kw=tol_kw, margin_kw=margin_kw,
+                             max_iter=max_iter, start=start, memory=row_memory)
+    res.n_powerflows += n_eq
+    return res
 
 
 def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,

@@ -284,6 +284,14 @@ class EnvelopeLP:
         backend) or ``ratio`` (the ratio test of :func:`oe_opt.model.ratio.ratio_solve`,
         no solver call; the same optimum, tested).  With ``ratio`` the limit rows
         reach the backend only when another objective is solved.
+    open_rows : bool
+        A changing row set (``highspy``): the limit rows are not a block of the Pyomo
+        model's Params (``n_constraints`` is only the most rows one :meth:`update` may
+        pass) but live in HiGHS alone, replaced by every :meth:`update`, so a caller can
+        grow its row set from one update to the next (constraint generation,
+        :mod:`oe_opt.methods.row_generation`) without a dense Pyomo block of every
+        possible row.  :meth:`sync_pyomo` writes the current rows into the Pyomo model
+        (the ConstraintList ``lim_rows``), which stays the model of record.
     active_set : bool
         Constraint generation (``highspy``): HiGHS holds only the limit rows that
         bound the last solution and the ``ACTIVE_SEED`` tightest rows in the box;
@@ -294,13 +302,14 @@ class EnvelopeLP:
 
     def __init__(self, n_customers: int, n_constraints: int, n_breakpoints: int = 16,
                  backend: str = "highspy", n_extra: int = 0, equal_solver: str = "highs",
-                 active_set: bool = False):
+                 active_set: bool = False, open_rows: bool = False):
         if n_customers < 1 or n_constraints < 0 or n_extra < 0:
             raise ValueError("EnvelopeLP needs n_customers >= 1 and n_constraints, n_extra >= 0")
         if backend not in ("highspy", "appsi"):
             raise ValueError(f"backend must be 'highspy' or 'appsi', got {backend!r}")
-        if active_set and backend != "highspy":
-            raise ValueError("active_set needs the highspy backend")
+        if (active_set or open_rows) and backend != "highspy":
+            raise ValueError("active_set and open_rows need the highspy backend")
+        self.open_rows = bool(open_rows)
         self.active_set = bool(active_set)
         self._active_hint = np.zeros(0, dtype=int)
         self._reach = np.zeros(0, dtype=int)
@@ -310,7 +319,7 @@ class EnvelopeLP:
         self.equal_solver = equal_solver
         self._rows_dirty = False
         self.n_extra = n_extra
-        self._rows_cap = max(n_constraints + n_extra, 1)
+        self._rows_cap = 0 if open_rows else max(n_constraints + n_extra, 1)
         self.model = build_model(n_customers, self._rows_cap, n_breakpoints)
         self._extra = (np.zeros((0, n_customers)), np.zeros(0))
         self._A_lim, self._b_lim = np.zeros((0, n_customers)), np.zeros(0)
@@ -353,13 +362,17 @@ class EnvelopeLP:
         self._row_prop = np.array([rows[m.prop[i]] for i in m.I], dtype=np.int32)
         self._row_cut = np.array([[rows[m.cut[i, p]] for p in m.P] for i in m.I], dtype=np.int32)
         lim = np.array([rows[m.lim[k]] for k in m.K], dtype=np.int32)
-        if not np.array_equal(lim, np.arange(lim[0], lim[0] + len(lim))) or \
-                lim[-1] != self._h.getNumRow() - 1:
+        if len(lim) and (not np.array_equal(lim, np.arange(lim[0], lim[0] + len(lim))) or
+                         lim[-1] != self._h.getNumRow() - 1):
             raise RuntimeError("the lim rows must be the last block of the compiled LP")
-        self._lim0 = int(lim[0])
+        self._lim0 = int(lim[0]) if len(lim) else self._h.getNumRow()
         self._n_lim_rows = len(lim)  # rows of the lim block currently in HiGHS
         self._lim_kept = np.zeros(0, dtype=int)
         self._ncol = self._h.getNumCol()
+        if self.open_rows:
+            # the rows change between solves and most of the others are free (objectives not
+            # in use): the simplex from the last basis, without presolve, is the cheap way
+            self._h.setOptionValue("presolve", "off")
 
     def _init_appsi(self) -> None:
         from pyomo.contrib.appsi.solvers import Highs
@@ -475,6 +488,27 @@ class EnvelopeLP:
             hint = self._active_hint[self._active_hint < len(b)]
             keep = np.union1d(tight, np.intersect1d(hint, keep))
         self._add_lim_rows(keep)
+        if self.open_rows:
+            self._warm_basis()
+
+    def _warm_basis(self) -> None:
+        """Start HiGHS from the last optimal basis: the columns and the other rows as they
+        were, each limit row with the status it had (rows are known by their index in the
+        rows given; new rows basic).  Given as an alien basis (HiGHS completes it when rows
+        left or joined); without it, replacing the rows would start the simplex cold."""
+        saved = getattr(self, "_basis", None)
+        if saved is None:
+            return
+        import highspy
+
+        cols, rows0, lim = saved
+        basic = highspy.HighsBasisStatus.kBasic
+        basis = highspy.HighsBasis()
+        basis.col_status = cols
+        basis.row_status = rows0 + [lim.get(int(k), basic) for k in self._lim_kept]
+        basis.alien = True
+        basis.valid = True
+        self._h.setBasis(basis)
 
     def _add_lim_rows(self, rows: np.ndarray) -> None:
         """Append limit rows `rows` (indices of ``self._A``) to the HiGHS lim block."""
@@ -492,6 +526,17 @@ class EnvelopeLP:
     def _push_lim_appsi(self) -> None:
         m = self.model
         A, b = self._A, self._b
+        if self.open_rows:
+            # the current row set as Pyomo constraints (the model of record of a changing set)
+            import pyomo.environ as pyo
+
+            if hasattr(m, "lim_rows"):
+                m.del_component(m.lim_rows)
+            m.lim_rows = pyo.ConstraintList()
+            for k in range(len(b)):
+                nz = np.nonzero(A[k])[0]
+                m.lim_rows.add(sum(float(A[k, i]) * m.x[int(i)] for i in nz) <= float(b[k]))
+            return
         mm = len(b)
         vals = {(k, i): float(A[k, i]) for k in range(mm) for i in range(self.n)}
         vals.update({(k, i): 0.0 for k in range(mm, self._rows_cap) for i in range(self.n)})
@@ -705,9 +750,21 @@ class EnvelopeLP:
         h = self._h
         h.run()
         status = h.getModelStatus()
+        if status != self._kopt and self.open_rows and getattr(self, "_basis", None) is not None:
+            # the warm basis (_warm_basis) may not suit the new rows: solve again from cold
+            h.clearSolver()
+            h.run()
+            status = h.getModelStatus()
         if status != self._kopt:
             name = h.modelStatusToString(status).lower()
             return np.full(self.n, np.nan), np.nan, np.nan, np.nan, name
+        if self.open_rows:
+            # the optimal basis, by row identity (index into the rows given), for the next
+            # update's warm start (_warm_basis)
+            basis = h.getBasis()
+            rs = list(basis.row_status)
+            self._basis = (list(basis.col_status), rs[: self._lim0],
+                           dict(zip(self._lim_kept.tolist(), rs[self._lim0:])))
         col = np.asarray(h.getSolution().col_value)
         return (col[self._col_x], float(col[self._col_t]), float(col[self._col_lam]),
                 float(h.getInfo().objective_function_value), "optimal")

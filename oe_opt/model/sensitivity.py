@@ -357,18 +357,46 @@ class SensitivityModel:
         p = np.broadcast_to(np.asarray(p_kw, dtype=float), (self.n_flex,)).copy()
         return self._linearise_state(vk, s_inj, xm, p, e)
 
+    def analytic_rows(self, p_kw: np.ndarray | float, directions: np.ndarray | None = None,
+                      v: np.ndarray | None = None) -> Linearisation:
+        """:meth:`analytic` without the sensitivities of every quantity (matrix-free).
+
+        The quantities ``y`` of the last solved state (or of `v`) and its
+        :class:`LocalModel` (one factorisation of the linearised power flow), but
+        ``dy_dp`` is None: the sensitivities of the quantities that are needed come from
+        ``model.gradient(0, q_idx)`` (by the adjoint: one transposed solve per quantity
+        instead of one solve per direction), and the model's first-order term of a step
+        is one solve.  For many directions (per-customer envelopes) where only a few
+        limit rows matter (:mod:`oe_opt.methods.row_generation`).
+        """
+        if not self._analytic:
+            raise NetworkError("analytic sensitivities were not prepared (analytic=False)")
+        e = np.eye(self.n_flex) if directions is None else np.asarray(directions, dtype=float)
+        v = self.node_voltages() if v is None else np.asarray(v)
+        vk = v[self._k]
+        s_inj = vk * np.conj(self._y_k @ v)
+        xm = np.concatenate([v[self._mon], self._m_mon @ v])
+        p = np.broadcast_to(np.asarray(p_kw, dtype=float), (self.n_flex,)).copy()
+        return self._linearise_state(vk, s_inj, xm, p, e, lazy=True)
+
     def _linearise_state(self, vk: np.ndarray, s_inj: np.ndarray, xm: np.ndarray, p_kw: np.ndarray,
-                         e: np.ndarray, rtol: float = 1e-10) -> Linearisation:
+                         e: np.ndarray, rtol: float = 1e-10, lazy: bool = False) -> Linearisation:
         """Linearisation at a state given by its injection-node voltages `vk` (V), injected
         powers `s_inj` (VA) and monitored complex quantities `xm` (V, A); `rtol`: tolerance
         of the sparse solver's iteration (the series terms use :data:`MODEL_RTOL`)."""
         d = np.conj(s_inj) / np.conj(vk) ** 2
-        r = (-W_PER_KW / np.conj(vk))[:, None] * self._flex_directions(e)  # conj(dS)/conj(V)
+        if lazy:   # the directions stay sparse: r @ c is all the model needs of them
+            r = sp.diags(-W_PER_KW / np.conj(vk)) @ self._flex_directions(e)
+        else:
+            r = (-W_PER_KW / np.conj(vk))[:, None] * self._flex_directions_dense(e)
         if self._solver == "sparse":
             # many directions: one sparse LU of J0 + D beats iterating on each of them
-            lu = self._sparse_lu(d) if e.shape[1] >= SPARSE_LU_COLUMNS else None
-            dv = self._solve_sparse(d, r, rtol=rtol, lu=lu)
-            dvk, dxm = dv[self._k], np.vstack([dv[self._mon], self._m_mon @ dv])
+            lu = self._sparse_lu(d) if (lazy or e.shape[1] >= SPARSE_LU_COLUMNS) else None
+            if lazy:
+                dvk = dxm = None
+            else:
+                dv = self._solve_sparse(d, r, rtol=rtol, lu=lu)
+                dvk, dxm = dv[self._k], np.vstack([dv[self._mon], self._m_mon @ dv])
 
             def solve(rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 dvn = self._solve_sparse(d, rhs[:, None], rtol=MODEL_RTOL, lu=lu)[:, 0]
@@ -376,11 +404,14 @@ class SensitivityModel:
         else:
             nk = len(self._k)
             lu = sla.lu_factor(self._lhs(d), check_finite=False)
-            zr = self._z_kk @ r
-            sol = sla.lu_solve(lu, np.vstack([zr.real, zr.imag]), check_finite=False)
-            dvk = sol[:nk] + 1j * sol[nk:]
-            q = r - d[:, None] * np.conj(dvk)          # effective current injection change
-            dxm = np.vstack([self._z_mon @ q, self._mz @ q])
+            if lazy:
+                dvk = dxm = None
+            else:
+                zr = self._z_kk @ r
+                sol = sla.lu_solve(lu, np.vstack([zr.real, zr.imag]), check_finite=False)
+                dvk = sol[:nk] + 1j * sol[nk:]
+                q = r - d[:, None] * np.conj(dvk)      # effective current injection change
+                dxm = np.vstack([self._z_mon @ q, self._mz @ q])
 
             def solve(rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 zn = self._z_kk @ rhs
@@ -389,12 +420,15 @@ class SensitivityModel:
                 qn = rhs - d * np.conj(vkn)
                 return vkn, np.concatenate([self._z_mon @ qn, self._mz @ qn])
 
-        model = LocalModel(self, e, p_kw, vk, s_inj, xm, r, dvk, dxm, solve)
+        model = LocalModel(self, e, p_kw, vk, s_inj, xm, r, dvk, dxm, solve,
+                           lu=lu if self._solver == "sparse" else None)
+        if lazy:
+            return Linearisation(np.abs(xm), None, p_kw, "analytic", 0, model)
         return Linearisation(np.abs(xm), _dmag(xm, dxm), p_kw, "analytic", 0, model)
 
-    def _flex_directions(self, e: np.ndarray) -> np.ndarray:
-        """``flex_map @ e``: the directions `e` at the injection nodes (the last one kept: the
-        fast core asks for the same all-ones direction every period)."""
+    def _flex_directions_dense(self, e: np.ndarray) -> np.ndarray:
+        """``flex_map @ e`` as a dense array: the directions `e` at the injection nodes (the
+        last one kept: the fast core asks for the same all-ones direction every period)."""
         key = (e.shape, e.tobytes())
         kept = getattr(self, "_kept_directions", None)
         if kept is None or kept[0] != key:
@@ -403,19 +437,40 @@ class SensitivityModel:
         return kept[1]
 
     def _row_gradients(self, vk: np.ndarray, s_inj: np.ndarray, xm: np.ndarray, e: np.ndarray,
-                       q_idx: np.ndarray) -> np.ndarray | None:
+                       q_idx: np.ndarray, kinks: bool = False, lu=None) -> np.ndarray | None:
         """Sensitivities of the monitored quantities `q_idx` only, at a state as in
         :meth:`_linearise_state`, by the adjoint: one (transposed) solve per quantity instead
         of one per direction.  Rows ``q_idx``, columns the directions `e`; None if one of
-        the quantities is at its kink (``|x| < KINK``, see :func:`_dmag`)."""
+        the quantities is at its kink (``|x| < KINK``, see :func:`_dmag`), unless `kinks`:
+        then the growth ``|dx|`` of those (as :func:`_dmag`) from two adjoint solves each
+        (``Re dx`` and ``Im dx``).  `lu`: the sparse factorisation of ``J0 + D`` at this
+        state, if already made (sparse solver)."""
         x = xm[q_idx]
         mag = np.abs(x)
-        if np.any(mag < KINK):
-            return None
+        small = mag < KINK
+        if np.any(small):
+            if not kinks:
+                return None
+            q_idx = np.asarray(q_idx, dtype=int)
+            out = np.empty((len(q_idx), e.shape[1]))
+            big = np.nonzero(~small)[0]
+            sm = np.nonzero(small)[0]
+            both = np.concatenate([q_idx[big], q_idx[sm], q_idx[sm]])
+            w_all = np.concatenate([np.conj(x[big]) / mag[big], np.ones(len(sm)),
+                                    np.full(len(sm), -1j)])
+            g = self._adjoint(vk, s_inj, e, both, w_all, lu)
+            out[big] = g[: len(big)]
+            re, im = g[len(big): len(big) + len(sm)], g[len(big) + len(sm):]
+            out[sm] = np.hypot(re, im)
+            return out
+        return self._adjoint(vk, s_inj, e, q_idx, np.conj(x) / mag, lu)
+
+    def _adjoint(self, vk: np.ndarray, s_inj: np.ndarray, e: np.ndarray, q_idx: np.ndarray,
+                 w: np.ndarray, lu=None) -> np.ndarray:
+        """``Re(w_j dx_j)`` per direction for the monitored quantities `q_idx` (adjoint)."""
         d = np.conj(s_inj) / np.conj(vk) ** 2
-        r = (-W_PER_KW / np.conj(vk))[:, None] * np.asarray(self._flex_map @ e)  # conj(dS)/conj(V)
+        r = sp.diags(-W_PER_KW / np.conj(vk)) @ self._flex_directions(e)   # conj(dS)/conj(V)
         nv = len(self._mon)
-        w = np.conj(x) / mag                            # d|x| = Re(w dx)
         nk = len(self._k)
         if self._solver == "sparse":
             # dx = P dV, dV = (J0 + D)^-1 [r at K] (real form): the functional Re(w P dV) is
@@ -431,7 +486,7 @@ class SensitivityModel:
                 wp = sp.diags(w[~volt]) @ rows
                 sig[:n, ~volt] = wp.real.T.toarray()
                 sig[n:, ~volt] = -wp.imag.T.toarray()
-            alpha = self._solve_sparse_t(d, sig)
+            alpha = lu.solve(sig, trans="T") if lu is not None else self._solve_sparse_t(d, sig)
             a_k = alpha[self._k], alpha[n + self._k]
         else:
             # dx = P q, q = r - d conj(v), lhs [Re v; Im v] = [Re Z r; Im Z r]
@@ -450,7 +505,16 @@ class SensitivityModel:
             zr, zi = self._z_kk.real, self._z_kk.imag
             b1, b2 = beta[:nk], beta[nk:]
             a_k = (sr.T - (zr.T @ b1 + zi.T @ b2), si.T - (-zi.T @ b1 + zr.T @ b2))
-        return (a_k[0].T @ r.real + a_k[1].T @ r.imag)
+        return np.asarray((r.real.T @ a_k[0] + r.imag.T @ a_k[1]).T)
+
+    def _flex_directions(self, e: np.ndarray) -> sp.csr_matrix:
+        """The directions `e` at the injection nodes (sparse, kW per unit), kept for the last
+        `e` seen."""
+        hit = getattr(self, "_fe_cache", None)
+        if hit is None or hit[0] is not e:
+            fe = (self._flex_map @ sp.csr_matrix(e)).tocsr()
+            self._fe_cache = hit = (e, fe)
+        return hit[1]
 
     def _lhs(self, d: np.ndarray) -> np.ndarray:
         """Real form of ``I + Z_KK diag(d) conj`` (dense solver)."""
@@ -609,8 +673,10 @@ class LocalModel:
 
     def __init__(self, sens: "SensitivityModel", e: np.ndarray, p_kw: np.ndarray, vk: np.ndarray,
                  s_inj: np.ndarray, xm: np.ndarray, r: np.ndarray, dvk: np.ndarray,
-                 dxm: np.ndarray, solve: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]):
+                 dxm: np.ndarray | None,
+                 solve: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], lu=None):
         self._sens, self.e, self.p_kw = sens, e, p_kw
+        self._lu = lu                                   # sparse LU at this state (if made)
         self._vk, self._s_inj, self._xm = vk, s_inj, xm
         self._r, self._dvk, self._dxm, self._solve = r, dvk, dxm, solve
         self._i = np.conj(s_inj) / np.conj(vk)         # injected current at K (A)
@@ -623,7 +689,10 @@ class LocalModel:
         if self._last is not None and self._last[1] == order and np.array_equal(self._last[0], c):
             return self._last[2]
         vk, r1 = self._vk, self._r @ c
-        dvk, dxm = self._dvk @ c, self._dxm @ c
+        if self._dvk is None:                           # matrix-free: the first order is a solve
+            dvk, dxm = self._solve(r1)
+        else:
+            dvk, dxm = self._dvk @ c, self._dxm @ c
         u = [np.zeros_like(vk), np.conj(dvk) / np.conj(vk)]     # conj(V_n) / conj(V)
         g = [np.ones_like(vk), -u[1]]                             # series of 1 / (1 + sum u)
         vk_out, xm_out = vk + dvk, self._xm + dxm
@@ -654,6 +723,13 @@ class LocalModel:
         there are fewer quantities than directions."""
         c = np.asarray(c, dtype=float)
         q_idx = np.asarray(q_idx, dtype=int)
+        if self._dvk is None:
+            # matrix-free (SensitivityModel.analytic_rows): always the adjoint, kinks included
+            at = not np.any(c)
+            vk, xm = (self._vk, self._xm) if at else self.state(c, order)
+            ds = -W_PER_KW * np.asarray(self._sens._flex_map @ (self.e @ c)).ravel()
+            return self._sens._row_gradients(vk, self._s_inj + ds, xm, self.e, q_idx, kinks=True,
+                                             lu=self._lu if at else None)
         if len(q_idx) < self.e.shape[1]:
             vk, xm = self.state(c, order)
             ds = -W_PER_KW * np.asarray(self._sens._flex_map @ (self.e @ c)).ravel()

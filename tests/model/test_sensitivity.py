@@ -267,3 +267,23 @@ def test_analytic_model_reads_only_the_matrices_interface(tutorial):
     assert rel_err(b.dy_dp[volt], fd.dy_dp[volt]) < 1e-3
     assert rel_err(b.dy_dp[~volt], fd.dy_dp[~volt]) < 1e-3
     assert np.array_equal(other.injection_nodes, sens.injection_nodes)
+
+
+@pytest.mark.parametrize("solver", ["dense", "sparse"])
+@pytest.mark.parametrize("p_kw", [0.0, 7.0])
+def test_matrix_free_rows_are_the_full_linearisation(tutorial, solver, p_kw):
+    """analytic_rows: the adjoint rows (kinks at 0 kW included) and the model's prediction
+    equal those of the full linearisation, without forming dy_dp."""
+    st, session, case, ev = tutorial[:4]
+    sens = SensitivityModel(session.net, case.flex_idx, solver=solver)
+    ev.set_period(33)
+    p = np.full(len(case.flex_idx), p_kw)
+    ev.solve(p)
+    full, lazy = sens.analytic(p), sens.analytic_rows(p)
+    assert lazy.dy_dp is None and np.allclose(lazy.y, full.y)
+    q = np.arange(0, sens.layout.n, 7)
+    g = lazy.model.gradient(np.zeros(len(p)), q)
+    assert rel_err(g, full.dy_dp[q]) < 1e-7
+    step = np.linspace(-3.0, 2.0, len(p))
+    assert rel_err(lazy.model.predict(step), full.model.predict(step)) < 1e-9
+    assert rel_err(lazy.model.gradient(step, q), full.model.gradient(step, q)) < 1e-6

@@ -1,0 +1,184 @@
+"""alloc (max_total) for one day on the integrated HPK11 MV-LV feeder (issue 9 item 3).
+
+The feeder (``networks/generated/network_3_urban_hpk11/mvlv/master.dss``, 5,275
+customers) with a share of its customers flexible (``--flexible``, default 0.4), the
+tutorial's study settings (``models/tutorial.toml``: limits, caps, the seeded load
+profiles of its day), ``alloc`` with ``max_total``, every period of the day in both
+directions (``--periods N``: N periods spread over the day, for an estimate).  One
+process, serial; the wall time counts everything after the network is compiled: the
+sensitivity model, the LP build (Pyomo, compiled once into HiGHS) and every
+period-direction (``setup_s`` and ``periods_s`` apart).  Reported: wall and CPU time, per
+period-direction, the projection to the whole day (96 period-directions) from the
+periods run, power flows, LP solves, linearisations, the rows in the LP against every
+limit row, and whether every envelope was verified by a full power flow (the method
+reports no other kind).
+
+The network comes from ``oe-opt network import
+/work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx --out networks/generated``.
+
+    python benchmarks/alloc_mvlv_day.py --period-list 24     # one midday period, recorded
+    python benchmarks/alloc_mvlv_day.py --periods 3          # 3 periods spread over the day
+    python benchmarks/alloc_mvlv_day.py                      # the day (48 periods x 2)
+
+Results: ``benchmarks/results/<name>.json`` and ``.md`` (default name
+``alloc_mvlv_day``, with ``_<N>p`` for a partial run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from oe_opt.network.opendss import DssNetwork  # noqa: E402
+from oe_opt.runs.day import Session, run_day  # noqa: E402
+from oe_opt.runs.netset import network_study  # noqa: E402
+from oe_opt.study import load_study  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+MASTER = REPO / "networks" / "generated" / "network_3_urban_hpk11" / "mvlv" / "master.dss"
+TUTORIAL = REPO / "models" / "tutorial.toml"
+DAY_PERIOD_DIRECTIONS = 96
+
+
+def run(periods: int | None, flexible: float, allocation: str,
+        period_list: list[int] | None = None, progress=None) -> dict:
+    template = load_study(TUTORIAL)
+    template = replace(template, profiles=replace(template.profiles, assignment="seeded"))
+    t_compile = time.perf_counter()
+    net = DssNetwork(MASTER, voltage_bases_kv=template.network.voltage_bases_kv)
+    study = network_study(template, MASTER, net.load_names, flexible)
+    study = replace(study, envelope=replace(study.envelope, allocation=allocation))
+    session = Session(study, net=net)
+    n_periods = session.case().n_periods
+    chosen = (list(range(n_periods)) if not periods or periods >= n_periods else
+              sorted({int(round(x)) for x in np.linspace(0, n_periods - 1, periods)}))
+    if period_list:
+        chosen = list(period_list)
+    compile_s = time.perf_counter() - t_compile
+    # setup: the sensitivity model and the LP, built by the method's first solver (kept
+    # per network, so run_day's solver reuses them)
+    from oe_opt.methods.registry import get_method
+    from oe_opt.problem import build_problem
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    case = session.case()
+    get_method("alloc")(build_problem(study, case.flex_names), net, case)
+    setup_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if progress is None:
+        env = run_day(study, "alloc", session=session, periods=chosen, voltages=False).envelopes
+    else:
+        # period by period, each recorded as it ends (a partial run keeps what it measured;
+        # each run_day has its own evaluator, so no rows are carried from period to period)
+        import pandas as pd
+
+        parts = []
+        for p in chosen:
+            parts.append(run_day(study, "alloc", session=session, periods=[p],
+                                 voltages=False).envelopes)
+            progress(p, time.perf_counter() - t1, setup_s)
+        env = pd.concat(parts)
+    periods_s = time.perf_counter() - t1
+    cpu_s = time.process_time() - c0
+    pd = env.groupby(["period", "direction"]).agg(
+        total_kw=("oe_kw", "sum"), n_powerflows=("n_powerflows", "first"),
+        verified=("verified", "all"), status=("status", "first"))
+    n_pd = len(pd)
+    per_pd = periods_s / max(n_pd, 1)
+    feasible = pd.status != "infeasible"
+    return {
+        "network": str(MASTER.relative_to(REPO)), "customers": len(net.load_names),
+        "flexible": len(study.customers.flexible), "flexible_share": flexible,
+        "allocation": allocation, "holds_for": study.envelope.holds_for,
+        "periods": chosen, "period_directions": n_pd, "compile_s": compile_s,
+        "setup_s": setup_s, "periods_s": periods_s, "wall_s": setup_s + periods_s,
+        "cpu_s": cpu_s, "s_per_period_direction": per_pd,
+        "projected_day_s": setup_s + per_pd * DAY_PERIOD_DIRECTIONS,
+        "powerflows_per_pd": float(pd.n_powerflows.mean()),
+        "all_verified": bool(pd.verified[feasible].all()),
+        "n_infeasible": int((~feasible).sum()),
+        "total_kw": {f"{p}:{d}": float(v) for (p, d), v in pd.total_kw.items()},
+        "status": {f"{p}:{d}": str(v) for (p, d), v in pd.status.items()},
+    }
+
+
+def markdown(r: dict) -> str:
+    env = r["environment"]
+    target = "**met**" if r["projected_day_s"] < 600 else "**not met**"
+    full = r["period_directions"] >= DAY_PERIOD_DIRECTIONS
+    return "\n".join([
+        f"# alloc on the MV-LV feeder for a day ({r['name']})", "",
+        f"Run {r['when']}, {env['cpus']} CPUs (shared), Python {env['python']}, dss-python "
+        f"{env['dss_python']}, highspy {env['highspy']}. Command: `{r['command']}`.", "",
+        f"Network `{r['network']}`: {r['customers']} customers, {r['flexible']} flexible "
+        f"({100 * r['flexible_share']:.0f} %), allocation `{r['allocation']}`, holds_for "
+        f"`{r['holds_for']}`.", "",
+        "| period-directions | setup s | periods s | wall s | CPU s | s per period-direction | "
+        "day (96) s | PF / pd | all verified | infeasible |", "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {r['period_directions']} | {r['setup_s']:.1f} | {r['periods_s']:.1f} | "
+        f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['s_per_period_direction']:.2f} | "
+        f"{r['projected_day_s']:.0f}{'' if full else ' (projected)'} | "
+        f"{r['powerflows_per_pd']:.1f} | {r['all_verified']} | {r['n_infeasible']} |", "",
+        f"Target (issue 9 item 3): the day in under 600 s: {target}"
+        + ("" if full else " (projection from the periods run, not a full-day measurement)")
+        + ".", ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--periods", type=int, default=None, help="periods spread over the day "
+                    "(default: all 48)")
+    ap.add_argument("--period-list", default=None, help="comma-separated periods to run "
+                    "instead (e.g. 24), each recorded in <name>_progress.json as it ends")
+    ap.add_argument("--flexible", type=float, default=0.4)
+    ap.add_argument("--allocation", default="max_total")
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if not MASTER.is_file():
+        print(f"{MASTER} not found: run `oe-opt network import "
+              f"/work/shared/seed/mv-lv-networks/Network_3_Urban_HPK11.xlsx --out "
+              f"networks/generated`", file=sys.stderr)
+        return 1
+    plist = [int(p) for p in args.period_list.split(",")] if args.period_list else None
+    name = args.name or ("alloc_mvlv_day" + (f"_{args.periods}p" if args.periods else "")
+                         + (f"_p{'_'.join(map(str, plist))}" if plist else ""))
+    args.out.mkdir(parents=True, exist_ok=True)
+    done: list[dict] = []
+
+    def progress(period: int, elapsed_s: float, setup_s: float) -> None:
+        done.append({"period": period, "elapsed_s": elapsed_s, "setup_s": setup_s})
+        (args.out / f"{name}_progress.json").write_text(json.dumps(done, indent=1))
+        print(f"period {period} done at {elapsed_s:.1f} s (setup {setup_s:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    r = run(args.periods, args.flexible, args.allocation, plist,
+            progress if plist else None)
+    r.update(name=name, when=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             command="python benchmarks/alloc_mvlv_day.py " + " ".join(argv or sys.argv[1:]),
+             environment={"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform(), "dss_python": version("dss-python"),
+                          "highspy": version("highspy")})
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(r, indent=1))
+    md = markdown(r)
+    (args.out / f"{name}.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
