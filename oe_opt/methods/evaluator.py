@@ -235,14 +235,19 @@ class PowerFlowEvaluator:
         try:
             state = self.solve(p)
         except PowerFlowError as exc:
-            if np.all(p == 0):
-                raise PowerFlowError(f"day {self.case.day} period {self.period} "
-                                     f"({self.case.times[self.period]}): {exc}") from exc
-            self.last_state = None
-            return NOT_CONVERGED
+            return self._not_converged(p, exc)
         c = evaluate_limits(state, self.limits, self.net.voltage_labels, self.net.line_names,
                             self.net.transformer_names, **self._names)
         return replace(c, flex_q_kvar=self.last_q_kvar.copy(), flex_p_kw=self.last_p_kw.copy())
+
+    def _not_converged(self, p: np.ndarray, exc: PowerFlowError) -> LimitCheck:
+        """A power flow at `p` (kW) that did not converge: a violation, unless every flexible
+        customer is at 0 kW (then the period cannot be solved: PowerFlowError naming it)."""
+        if np.all(p == 0):
+            raise PowerFlowError(f"day {self.case.day} period {self.period} "
+                                 f"({self.case.times[self.period]}): {exc}") from exc
+        self.last_state = None
+        return NOT_CONVERGED
 
     def screen(self, p_flex_kw: np.ndarray | float) -> LimitCheck | None:
         """A screening check: :meth:`check` with the network's controls held at their present
@@ -283,11 +288,7 @@ class PowerFlowEvaluator:
         try:
             self.net.solve()
         except PowerFlowError as exc:
-            if np.all(p == 0):
-                raise PowerFlowError(f"day {self.case.day} period {self.period} "
-                                     f"({self.case.times[self.period]}): {exc}") from exc
-            self.last_state = None
-            return NOT_CONVERGED
+            return self._not_converged(p, exc)
         state = (self.net.read_state() if self.state_reader is None
                  else self.net.read_state(self.state_reader))
         self.last_state = state
