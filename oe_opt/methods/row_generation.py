@@ -44,7 +44,7 @@ import numpy as np
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import (ANCHOR_WEIGHT, CREEP_KW, MAX_CUT_ROUNDS, MAX_INNER, Candidate,
-                                Linearise, Objective, _scale_back, bisect_segment,
+                                Linearise, Objective, settle,
                                 solve_on_model)
 from oe_opt.model.allocations import Improves
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
@@ -318,13 +318,8 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     lp.set_anchor(None)
     if not accepted:
         network_bound = True
-        if last_c.ok:
-            pass
-        elif last_c.converged:
-            last_x, last_c = _scale_back(check, linearise, rows, best_x, best_c, last_x, lin, dy,
-                                         margin_kw, tol_kw)
-        else:
-            last_x, last_c = bisect_segment(check, best_x, best_c, last_x, tol_kw)
+        last_x, last_c = settle(check, linearise, rows, best_x, best_c, last_x, last_c, lin, dy,
+                                margin_kw, tol_kw)
     if memory is not None and last_c.ok and lin.y is not None:
         # the rows near binding at the end (measured: the last power flow) seed the next period
         rel = headroom(rows, lin.y) / np.abs(rows.bound)

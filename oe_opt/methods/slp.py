@@ -318,13 +318,8 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     lp.set_anchor(None)
     if not accepted:
         network_bound = True
-        if last_c.ok:
-            pass
-        elif last_c.converged:
-            last_x, last_c = _scale_back(check, lambda x: linearise(ev, direction, x), rows,
-                                         best_x, best_c, last_x, lin, dy, margin_kw, tol_kw)
-        else:
-            last_x, last_c = bisect_segment(check, best_x, best_c, last_x, tol_kw)
+        last_x, last_c = settle(check, lambda x: linearise(ev, direction, x), rows, best_x,
+                                best_c, last_x, last_c, lin, dy, margin_kw, tol_kw)
     if np.all(last_x >= caps - 1e-9) or not network_bound:
         return result(last_x, AT_CAP, "cap", last_c, n_lp)
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
@@ -484,6 +479,22 @@ def solve_on_model(lp: EnvelopeLP, objective: Objective, rows: LimitRows, lin: L
             cuts_a, cuts_b, cuts_k = cuts_a[keep], cuts_b[keep], cuts_k[keep]
             add_cuts(x, new, g[len(rep):], rhs[len(rep):])
     return sol, n_lp, points[-MAX_WARM:] if MAX_WARM else [], curvature
+
+
+def settle(check: Callable[[np.ndarray, str], LimitCheck], linearise_at, rows: LimitRows,
+           best_x: np.ndarray, best_c: LimitCheck, last_x: np.ndarray, last_c: LimitCheck,
+           lin: Linearisation, dy: np.ndarray, margin_kw: float,
+           tol_kw: float) -> tuple[np.ndarray, LimitCheck]:
+    """Where a successive LP that accepted no candidate ends: its last candidate if that held,
+    else scaled back towards the best verified one (a converged violation, :func:`_scale_back`)
+    or bisected on the segment between them (no convergence, :func:`bisect_segment`).
+    `linearise_at(x) -> (lin, dy)`."""
+    if last_c.ok:
+        return last_x, last_c
+    if last_c.converged:
+        return _scale_back(check, linearise_at, rows, best_x, best_c, last_x, lin, dy,
+                           margin_kw, tol_kw)
+    return bisect_segment(check, best_x, best_c, last_x, tol_kw)
 
 
 def _scale_back(check: Callable[[np.ndarray, str], LimitCheck], linearise, rows: LimitRows,
