@@ -311,20 +311,22 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             else:
                 x = cap_kw
 
+        def solved_quantities() -> np.ndarray:
+            # the node voltages the state read just read (engines without them: read again)
+            return sens.quantities(getattr(ev.net, "last_node_voltages", None))
+
         def check(x: float) -> tuple[LimitCheck, np.ndarray | None]:
             """The candidate's check and every row's headroom there (None: no convergence)."""
             if checker is None:
                 c = ev.check_direction(direction, x)
-                # the node voltages the state read just read (engines without them: read again)
-                v = getattr(ev.net, "last_node_voltages", None)
-                return c, (headroom(rows, sens.quantities(v)) if c.converged else None)
+                return c, (headroom(rows, solved_quantities()) if c.converged else None)
             pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False)
             corners_at[float(x)] = len(pc.corners)
             if not pc.full.converged:
                 return pc.check, None
             # all-at-OE's quantities (its linearisation's, or the state just solved when it
             # failed and nothing else was solved), then every converged corner's
-            y = pc.lin.y if pc.lin is not None else sens.quantities()
+            y = pc.lin.y if pc.lin is not None else solved_quantities()
             h = headroom(rows, y)
             for _, _, q, _ in pc.corners:
                 if q is not None:
