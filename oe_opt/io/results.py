@@ -51,6 +51,11 @@ class EnvelopeColumns:
             "v_highest_v", "max_line_loading_pct", "transformer_loading_pct", "n_powerflows",
             "verified", "status", "binding_margin_pct", "n_lp", "seconds")
 
+    #: of those, the columns of numbers (ints, floats or booleans)
+    NUMERIC = frozenset(("day", "period", "v_lowest_v", "v_highest_v", "max_line_loading_pct",
+                         "transformer_loading_pct", "n_powerflows", "verified",
+                         "binding_margin_pct", "n_lp", "seconds"))
+
     def __init__(self, case: DayCase, method: str):
         self.case, self.method = case, method
         self.n = len(case.flex_names)
@@ -79,9 +84,14 @@ class EnvelopeColumns:
         n, m = self.n, len(self.same["day"])
         cols: dict[str, object] = {}
         for k, values in self.same.items():
-            # as the row lists infer them: a column of Python values, repeated per customer
-            cols[k] = [v for v in values for _ in range(n)]
-        cols["customer"] = list(self.case.flex_names) * m
+            # the column type pandas infers from the Python values (as from the row lists),
+            # each value repeated per customer; numbers straight from numpy when numpy infers
+            # the same type (ints, floats, booleans: not a mix with None or text)
+            arr = np.asarray(values) if k in self.NUMERIC else None
+            if arr is None or arr.dtype.kind not in "ifb":
+                arr = pd.Series(values)._values
+            cols[k] = arr.repeat(n)
+        cols["customer"] = pd.Series(list(self.case.flex_names) * m)._values
         for k, parts in self.each.items():
             cols[k] = np.concatenate(parts) if parts else np.zeros(0)
         return pd.DataFrame(cols, columns=ENVELOPE_COLUMNS)

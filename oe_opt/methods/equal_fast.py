@@ -42,7 +42,7 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.screening import screened_limit
 from oe_opt.methods.slp import MARGIN_KW, Candidate
-from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
+from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.ratio import ratio_solve
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
 
@@ -232,7 +232,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     errstate = np.errstate(divide="ignore", invalid="ignore")   # the roots' inf and nan
     errstate.__enter__()
     try:
-        c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens))
+        c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens), sens)
         history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
 
         def result(oe, status, binding, c, n_lp):
@@ -267,21 +267,23 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             ev.period_cache[key] = lin0
         s = -1.0 if direction == "export" else 1.0
         dy = s * lin0.dy_dp                                   # per kW of envelope
-        a, b = lp_rows(rows, lin0, dy, np.zeros(e0.shape[1]), margin_kw)
+        a = rows.sign[:, None] * dy[rows.q]                   # the LP rows' coefficients
         if checker is not None:
             a = worst_corner_rows(a, np.ones((nf, 1)))      # the any-use rows: positive parts
-        # the envelope LP (equal allocation, one variable) by its ratio test: what
-        # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows (tested),
-        # without the model's bookkeeping
-        sol = ratio_solve(a[:, 0], b, 0.0, cap_kw)
-        n_lp = 1
         h0 = headroom(rows, lin0.y)
         slope0 = -a[:, 0]                                      # d headroom / d kW at 0
-        x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
         curv = None if memory is None else memory.get(direction)
-        if not sol.binding.size and sol.ok and curv is None:
-            x = cap_kw                                         # no row binds: the cap is the LP's answer
-        elif curv is not None:
+        n_lp = 0
+        capped = False                                         # the linear LP: no row binds
+
+        def linear_lp():
+            # the envelope LP (equal allocation, one variable) by its ratio test: what
+            # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows
+            # (tested), without the model's bookkeeping (the rows of lp_rows, with margins)
+            b = np.maximum(h0 - row_margin(a, margin_kw), 0.0)
+            return ratio_solve(a[:, 0], b, 0.0, cap_kw)
+
+        if curv is not None:
             # the rows' curvature seen at the previous period of the day (it changes slowly
             # from one period to the next): the LP's rows made quadratic, solved by the ratio
             # test (smallest crossing), aimed just below the predicted limit
@@ -290,8 +292,16 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             xm = float(u.min()) if u.size else np.inf
             x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
             if x <= 0.0:
+                sol = linear_lp()
+                n_lp += 1
                 x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
-        elif model_steps and lin0.model is not None and checker is None:
+        else:
+            sol = linear_lp()
+            n_lp += 1
+            x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
+            if not sol.binding.size and sol.ok:
+                x, capped = cap_kw, True                       # no row binds: the cap is the LP's answer
+        if curv is None and not capped and model_steps and lin0.model is not None and checker is None:
             # the LP on the local power-flow model around 0 kW (no power flow): quadratic
             # rows through the model's predictions, re-solved by the ratio test
             mpts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
@@ -318,8 +328,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         def check(x: float) -> tuple[LimitCheck, np.ndarray | None]:
             """The candidate's check and every row's headroom there (None: no convergence)."""
             if checker is None:
-                c = ev.check_direction(direction, x)
-                return c, (headroom(rows, solved_quantities()) if c.converged else None)
+                c, _, y = ev.check_quantities(-x if direction == "export" else x, sens)
+                return c, (headroom(rows, y) if y is not None else None)
             pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False)
             corners_at[float(x)] = len(pc.corners)
             if not pc.full.converged:

@@ -8,7 +8,7 @@ counting them.  Every method (search or optimisation) verifies through it.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from oe_opt.errors import NetworkError, PowerFlowError
 from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, LimitChecker, evaluate_limits
 from oe_opt.network.base import NetworkEngine, NetworkState, mv_elements
 from oe_opt.study import LimitSpec
+
+if TYPE_CHECKING:
+    from oe_opt.model.sensitivity import SensitivityModel
 
 
 def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
@@ -112,6 +115,11 @@ class PowerFlowEvaluator:
         #: own checks, like :attr:`state_reader`.  Used without volt-var and optional limits only.
         self.lean = False
         self._checker: LimitChecker | None = None
+        #: the sensitivity model whose quantities :meth:`check_quantities` asks for (set only
+        #: for its own check), and what the last lean check computed: (model, node voltages,
+        #: quantities) or None
+        self.quantities_of: "SensitivityModel | None" = None
+        self.last_quantities: tuple | None = None
         #: per-period scratch space of the methods (e.g. the 0-kW check and what was computed
         #: at it, shared by both directions); emptied when :meth:`set_period` changes period
         self.period_cache: dict = {}
@@ -229,6 +237,7 @@ class PowerFlowEvaluator:
         is at 0 kW: then the period itself cannot be solved and
         :class:`PowerFlowError` is raised naming the day and period.
         """
+        self.last_quantities = None
         if self.lean and not (self._volt_var or self.read_mv or self.read_vuf):
             return self._check_lean(p_flex_kw)
         p = np.broadcast_to(np.asarray(p_flex_kw, dtype=float), (self.n_flex,))
@@ -289,8 +298,17 @@ class PowerFlowEvaluator:
             self.net.solve()
         except PowerFlowError as exc:
             return self._not_converged(p, exc)
-        state = (self.net.read_state() if self.state_reader is None
-                 else self.net.read_state(self.state_reader))
+        sens = self.quantities_of
+        if sens is not None and sens._mats is not None:
+            # the fused read (check_quantities): the node voltages once, the quantities once
+            v = sens.node_voltages()
+            self.net.last_node_voltages = v
+            y = sens.quantities(v)
+            self.last_quantities = (sens, v, y)
+            state = sens.state_of(y)
+        else:
+            state = (self.net.read_state() if self.state_reader is None
+                     else self.net.read_state(self.state_reader))
         self.last_state = state
         if self._checker is None:
             self._checker = LimitChecker(self.limits, self.net.voltage_labels,
@@ -298,7 +316,41 @@ class PowerFlowEvaluator:
                                          self._names["mv_elements"])
         return self._checker(state, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
 
-    def check_zero(self, at_state: Callable[[], object] | None = None) -> tuple[LimitCheck, object]:
+    def check_quantities(self, p_flex_kw: np.ndarray | float, sens: "SensitivityModel"
+                         ) -> tuple[LimitCheck, np.ndarray | None, np.ndarray | None]:
+        """:meth:`check`, with the solved state's node voltages and monitored quantities.
+
+        With the lean check (:attr:`lean`, no volt-var or optional limits) and matrices, the
+        node voltages are read once and give the quantities ``y`` of `sens`
+        (:meth:`SensitivityModel.quantities`), the state (:meth:`SensitivityModel.state_of`,
+        the same as the engine's ``yprim`` read, tested to the last bit) and the verdict of
+        the same :class:`~oe_opt.model.limits.LimitChecker`: one read and one current
+        product per power flow for both the check and the LP rows' headroom.  Otherwise
+        the quantities are computed after the check.  Either way the power flow is
+        :meth:`check`'s (the one door of every full check).
+
+        Returns
+        -------
+        (LimitCheck, ndarray or None, ndarray or None)
+            The check, the node voltages (V, ``sens`` node order) and ``y`` (V, A); None,
+            None when the power flow did not converge.
+        """
+        keep, self.quantities_of = self.quantities_of, sens
+        try:
+            c = self.check(p_flex_kw)
+        finally:
+            self.quantities_of = keep
+        if not c.converged:
+            return c, None, None
+        got = self.last_quantities
+        if got is not None and got[0] is sens:
+            return c, got[1], got[2]
+        v = getattr(self.net, "last_node_voltages", None)
+        v = sens.node_voltages() if v is None else v
+        return c, v, sens.quantities(v)
+
+    def check_zero(self, at_state: Callable[[], object] | None = None,
+                   sens: "SensitivityModel | None" = None) -> tuple[LimitCheck, object]:
         """:meth:`check` with every flexible customer at 0 kW, once per period.
 
         Both directions of a period share this state (the fixed injections are the
@@ -306,7 +358,7 @@ class PowerFlowEvaluator:
         until :meth:`set_period` moves to another period.  `at_state` is called
         right after that power flow (e.g. to read the solved node voltages) and its
         result cached with the check.  Only the first call runs (and counts) a power
-        flow.
+        flow.  With `sens`, the check is :meth:`check_quantities`'s (the same verdict).
 
         Returns
         -------
@@ -315,7 +367,7 @@ class PowerFlowEvaluator:
         """
         hit = self.period_cache.get("zero")
         if hit is None:
-            c = self.check(0.0)
+            c = self.check(0.0) if sens is None else self.check_quantities(0.0, sens)[0]
             hit = (c, at_state() if (at_state is not None and c.converged) else None)
             self.period_cache["zero"] = hit
         return hit

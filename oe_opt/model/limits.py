@@ -304,6 +304,73 @@ class LimitChecker:
                           voltage_v=v, **extra)
 
 
+class QuantityState:
+    """The :class:`NetworkState` of a monitored-quantity vector ``y`` (V, A) on a
+    :class:`~oe_opt.model.sensitivity.QuantityLayout` with matrices.
+
+    ``y`` holds the monitored voltages (in ``voltage_labels`` order) and the phase
+    currents of every line and transformer winding (A); the state's line loading is the
+    largest phase current over the line's rating, the transformer loading the largest over
+    its windings and phases of the current over the winding's rated current (% , at least
+    0), as :meth:`DssNetwork.read_state` computes them from the same currents.  The fast
+    core's checks read the node voltages once and compute ``y`` once for both the verdict
+    and the LP rows' headroom, instead of reading the state and the quantities apart.
+
+    Parameters
+    ----------
+    layout : QuantityLayout
+        ``kind`` ``voltage`` entries first (one per voltage label), then ``line`` and
+        ``transformer`` entries with their element and the rating of their phase (A).
+    line_names, transformer_names : list of str
+        The state's element order.
+
+    Raises
+    ------
+    ValueError
+        If the layout is not of that form (an element without a monitored current, a
+        current without a positive rating).  Layouts of engines without matrices (loadings
+        in %) are not for this class.
+    """
+
+    def __init__(self, layout: "QuantityLayout", line_names: list[str],
+                 transformer_names: list[str]):
+        kind = np.asarray(layout.kind)
+        nv = int(np.sum(kind == "voltage"))
+        if not (kind[:nv] == "voltage").all() or (kind[nv:] == "voltage").any():
+            raise ValueError("QuantityState: voltages must come first in the layout")
+        rating = np.asarray(layout.rating_a[nv:], dtype=float)
+        if not np.all(rating > 0):
+            raise ValueError("QuantityState: every current entry needs a positive rating (A)")
+        self.nv = nv
+        groups = []
+        for name_list, k in ((line_names, "line"), (transformer_names, "transformer")):
+            pos: dict[str, list[int]] = {n: [] for n in name_list}
+            for i, (kk, el) in enumerate(zip(kind[nv:], layout.element[nv:])):
+                if kk == k:
+                    if el not in pos:
+                        raise ValueError(f"QuantityState: {k} {el} is not in the state")
+                    pos[el].append(i)
+            if any(not v for v in pos.values()):
+                raise ValueError(f"QuantityState: a {k} has no monitored current")
+            order = np.array([i for n in name_list for i in pos[n]], dtype=int)
+            starts = np.cumsum([0] + [len(pos[n]) for n in name_list])[:-1].astype(int)
+            groups.append((order, rating[order], starts))
+        (self._line_order, self._line_rating, self._line_starts), \
+            (self._tx_order, self._tx_rating, self._tx_starts) = groups
+
+    def __call__(self, y: np.ndarray) -> NetworkState:
+        """The state of quantity vector `y` (V, A)."""
+        cur = y[self.nv:]
+        line = (np.maximum.reduceat(cur[self._line_order] / self._line_rating * 100.0,
+                                    self._line_starts)
+                if len(self._line_starts) else np.zeros(0))
+        tx = (np.maximum(np.maximum.reduceat(cur[self._tx_order] / self._tx_rating * 100.0,
+                                             self._tx_starts), 0.0)
+              if len(self._tx_starts) else np.zeros(0))
+        return NetworkState(voltage_v=y[:self.nv], line_loading_pct=line,
+                            transformer_loading_pct=tx)
+
+
 # ------------------------------------------------------------------ LP rows
 @dataclass(frozen=True)
 class LimitRows:

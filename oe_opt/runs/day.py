@@ -121,11 +121,13 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     if bad:
         raise StudyError(f"period {bad[0]} is outside the day (0-based periods "
                          f"0..{case.n_periods - 1})")
-    from tqdm import tqdm
+    todo = periods if periods is not None else range(case.n_periods)
+    if progress:
+        from tqdm import tqdm
 
-    for t in tqdm(periods if periods is not None else range(case.n_periods), unit="period",
-                  desc=f"{study.name} day {case.day}", disable=not progress, delay=PROGRESS_DELAY_S,
-                  leave=False):
+        todo = tqdm(todo, unit="period", desc=f"{study.name} day {case.day}",
+                    delay=PROGRESS_DELAY_S, leave=False)
+    for t in todo:
         for k, direction in enumerate(problem.directions):
             # the period's fixed injections once for both directions (the methods set only the
             # flexible customers')

@@ -189,3 +189,69 @@ def test_the_lean_check_gives_the_full_checks_verdict_state_and_powers():
     assert outcomes[0] == outcomes[1]
     # the points cover holding and broken limits (the comparison can tell them apart)
     assert {o[0] for o in outcomes[1]} == {True, False}
+
+
+# ------------------------------------------------ the fused check of the fast core (issue 9 item 5)
+def _fused_case(session, st):
+    from oe_opt.model.sensitivity import SensitivityModel
+
+    case = session.case()
+    ev = PowerFlowEvaluator(session.net, st.limits, case, state_reader="yprim")
+    ev.lean = True
+    sens = SensitivityModel(session.net, case.flex_idx, analytic=True)
+    return case, ev, sens
+
+
+@pytest.mark.parametrize("period, kw, holds", [(12, -3.0, True), (12, -9.0, False),
+                                               (36, 8.0, True), (36, 30.0, False),
+                                               (26, 0.0, True)])
+def test_the_fused_check_is_the_lean_check_to_the_last_bit(period, kw, holds):
+    """One node-voltage read for the verdict and the quantities gives the same check (every
+    field, every array) as the lean check reading the state itself, on holding and broken
+    states (the tutorial's lines and its two-winding transformer)."""
+    st = load_study(TUTORIAL)
+    case, ev, sens = _fused_case(own_session(st), st)
+    rng = np.random.default_rng(period)
+    p = kw * rng.uniform(0.5, 1.5, len(case.flex_idx))
+    ev.set_period(period)
+    got, v, y = ev.check_quantities(p, sens)
+    # the lean check's own reading of the same solved state
+    ref = ev.net.read_state("yprim")
+    want = ev._checker(ref, flex_q_kvar=case.flex_q_kvar(p), flex_p_kw=p)
+    assert (got.ok, got.binding, got.margin_pct, got.v_lowest_v, got.v_highest_v,
+            got.max_line_loading_pct, got.transformer_loading_pct) == (
+        want.ok, want.binding, want.margin_pct, want.v_lowest_v, want.v_highest_v,
+        want.max_line_loading_pct, want.transformer_loading_pct)
+    for a, b in ((got.voltage_v, ref.voltage_v), (ev.last_state.line_loading_pct,
+                                                   ref.line_loading_pct),
+                 (ev.last_state.transformer_loading_pct, ref.transformer_loading_pct),
+                 (got.flex_p_kw, want.flex_p_kw), (got.flex_q_kvar, want.flex_q_kvar),
+                 (v, sens.node_voltages()), (y, sens.quantities(sens.node_voltages()))):
+        assert np.array_equal(a, b)
+    assert len(ref.transformer_loading_pct) == 1 and len(ref.line_loading_pct) > 50
+    # holding and broken states alike
+    assert got.ok == holds
+
+
+def test_the_state_of_quantities_reads_each_element_from_its_own_currents():
+    """The state from the quantities follows each line's own phase currents: raising one
+    current entry raises that line's loading and no other; a layout naming an element the
+    state does not have is refused."""
+    from oe_opt.model.limits import QuantityState
+    from oe_opt.model.sensitivity import QuantityLayout
+
+    layout = QuantityLayout(kind=np.array(["voltage", "line", "line", "line", "transformer",
+                                           "transformer"]),
+                            element=["c1", "a", "b", "a", "t", "t"],
+                            rating_a=np.array([np.nan, 100.0, 200.0, 100.0, 50.0, 500.0]))
+    qs = QuantityState(layout, ["a", "b"], ["t"])
+    st = qs(np.array([230.0, 10.0, 20.0, 30.0, 40.0, 100.0]))
+    assert st.voltage_v.tolist() == [230.0]
+    assert st.line_loading_pct.tolist() == [30.0, 10.0]       # a: max(10, 30) / 100 A
+    assert st.transformer_loading_pct.tolist() == [80.0]      # t: 40 A of its 50 A winding
+    st = qs(np.array([230.0, 10.0, 150.0, 30.0, 40.0, 100.0]))
+    assert st.line_loading_pct.tolist() == [30.0, 75.0]
+    with pytest.raises(ValueError, match="not in the state"):
+        QuantityState(layout, ["a"], ["t"])
+    with pytest.raises(ValueError, match="no monitored current"):
+        QuantityState(layout, ["a", "b", "c"], ["t"])
