@@ -215,10 +215,10 @@ class CornerChecker:
         self.n_corner_checks = 0
         self.n_linearisations = 0
 
-    def linearise(self, ev: PowerFlowEvaluator, direction: str,
-                  oe_cust: np.ndarray) -> tuple[Linearisation, np.ndarray]:
+    def linearise(self, ev: PowerFlowEvaluator, direction: str, oe_cust: np.ndarray,
+                  v: np.ndarray | None = None) -> tuple[Linearisation, np.ndarray]:
         """(linearisation, quantities per kW of each customer's envelope) at the last solved
-        state, which must be `oe_cust` (kW) in `direction`."""
+        state, which must be `oe_cust` (kW) in `direction` (`v`: its node voltages, if read)."""
         s = -1.0 if direction == "export" else 1.0
         p = signed_kw(direction, oe_cust)
         n = len(oe_cust)
@@ -226,7 +226,7 @@ class CornerChecker:
         if self.analytic:
             try:
                 with one_blas_thread():
-                    lin = self.sens.analytic(p, np.eye(n))
+                    lin = self.sens.analytic(p, np.eye(n), v=v)
                 return lin, s * lin.dy_dp
             except NetworkError:
                 self.analytic = False
@@ -243,21 +243,24 @@ class CornerChecker:
         violating all-at-OE state too (the successive LP re-linearises there).
         """
         oe = np.asarray(oe_cust, dtype=float)
-        full = ev.check_direction(direction, oe)
+        if holds_for == "full_use":
+            full = ev.check_direction(direction, oe)
+            return PointsCheck(full, full, None, None, [], ev.last_state)
+        # the check and the quantities from one read of the solved state
+        full, v, y = ev.check_quantities(signed_kw(direction, oe), self.sens)
         state = ev.last_state
-        if holds_for == "full_use" or not full.converged or (not full.ok and not linearise_failed):
+        if not full.converged or (not full.ok and not linearise_failed):
             return PointsCheck(full, full, None, None, [], state)
-        y = self.sens.quantities()
-        lin, dy = self.linearise(ev, direction, oe)
+        lin, dy = self.linearise(ev, direction, oe, v)
         if not full.ok:
             return PointsCheck(full, full, lin, dy, [], state)
         a = row_coefficients(self.rows, dy)
         found = []
         for mask, _ in choose_corners(self.rows, y, a, oe, self.window_pct, self.max_corners):
-            c = ev.check_direction(direction, np.where(mask, oe, 0.0))
+            c, _, q = ev.check_quantities(signed_kw(direction, np.where(mask, oe, 0.0)),
+                                          self.sens)
             self.n_corner_checks += 1
-            found.append((mask, c, self.sens.quantities() if c.converged else None,
-                          ev.last_state if c.converged else None))
+            found.append((mask, c, q, ev.last_state if c.converged else None))
         merged = merge_checks([full] + [c for _, c, _, _ in found])
         return PointsCheck(merged, full, lin, dy, found, state)
 
