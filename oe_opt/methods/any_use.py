@@ -181,6 +181,8 @@ class PointsCheck:
     dy: np.ndarray | None
     corners: list
     full_state: object = None
+    #: the quantities (V, A) of the all-at-OE state (None if it did not converge)
+    full_y: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -235,12 +237,17 @@ class CornerChecker:
         return lin, lin.dy_dp
 
     def check(self, ev: PowerFlowEvaluator, direction: str, oe_cust: np.ndarray,
-              holds_for: str = "any_use", linearise_failed: bool = True) -> PointsCheck:
+              holds_for: str = "any_use", linearise_failed: bool = True,
+              masks: list[np.ndarray] | None = None) -> PointsCheck:
         """Check envelopes `oe_cust` (kW per flexible customer): all-at-OE, and for
         ``any_use`` (when all-at-OE holds) the worst corners chosen at that state.
 
         With `linearise_failed` the per-customer linearisation is made at a
         violating all-at-OE state too (the successive LP re-linearises there).
+        With `masks` (corners chosen at another point, e.g. a nearby candidate's) those
+        corners are checked instead, without a linearisation (``lin`` None): a
+        *provisional* check, which rejects a candidate when a corner breaks a limit
+        (a real violation) but does not show the rule's corners at this state hold.
         """
         oe = np.asarray(oe_cust, dtype=float)
         if holds_for == "full_use":
@@ -249,20 +256,27 @@ class CornerChecker:
         # the check and the quantities from one read of the solved state
         full, v, y = ev.check_quantities(signed_kw(direction, oe), self.sens)
         state = ev.last_state
-        if not full.converged or (not full.ok and not linearise_failed):
-            return PointsCheck(full, full, None, None, [], state)
-        lin, dy = self.linearise(ev, direction, oe, v)
-        if not full.ok:
-            return PointsCheck(full, full, lin, dy, [], state)
-        a = row_coefficients(self.rows, dy)
+        if not full.converged or (not full.ok and (masks is not None or not linearise_failed)):
+            return PointsCheck(full, full, None, None, [], state, y)
+        if masks is not None:
+            lin = dy = None
+            chosen = [m & (oe > 0) for m in masks]
+            chosen = [m for m in chosen if m.any() and not np.array_equal(m, oe > 0)]
+        else:
+            lin, dy = self.linearise(ev, direction, oe, v)
+            if not full.ok:
+                return PointsCheck(full, full, lin, dy, [], state, y)
+            a = row_coefficients(self.rows, dy)
+            chosen = [mask for mask, _ in choose_corners(self.rows, y, a, oe, self.window_pct,
+                                                         self.max_corners)]
         found = []
-        for mask, _ in choose_corners(self.rows, y, a, oe, self.window_pct, self.max_corners):
+        for mask in chosen:
             c, _, q = ev.check_quantities(signed_kw(direction, np.where(mask, oe, 0.0)),
                                           self.sens)
             self.n_corner_checks += 1
             found.append((mask, c, q, ev.last_state if c.converged else None))
         merged = merge_checks([full] + [c for _, c, _, _ in found])
-        return PointsCheck(merged, full, lin, dy, found, state)
+        return PointsCheck(merged, full, lin, dy, found, state, y)
 
 
 def checker_for(net, case, limits) -> CornerChecker:

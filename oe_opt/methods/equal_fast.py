@@ -150,7 +150,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                      slope_steps: bool = False, memory: dict | None = None,
                      slope_refresh: int = SLOPE_REFRESH,
                      checker: "CornerChecker | None" = None,
-                     screening: bool | None = None) -> SearchResult:
+                     screening: bool | None = None,
+                     reuse_corners: bool = False) -> SearchResult:
     """The equal-allocation envelope of one period and direction (see the module notes).
 
     Parameters
@@ -194,6 +195,14 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         per-customer rows, :func:`~oe_opt.methods.any_use.worst_corner_rows`),
         and the rows' headroom at a candidate is the smallest over the points
         checked there.  None: ``full_use`` (all-at-OE only).
+    reuse_corners : bool
+        With a `checker`: a candidate that passes where it cannot end the search (not at
+        the cap, not closing the bracket) is checked at the corners the rule chose at the
+        last candidate it linearised, without a per-customer linearisation of its own; the
+        reported envelope is always checked at the rule's own corners (its power flow is
+        solved again when it was not).  For networks where that linearisation costs many
+        power flows (one solve per flexible customer); on small ones it costs more power
+        flows than it saves.
     screening : bool, optional
         Aim each full power flow after the first at the limit located by screening solves
         (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
@@ -325,18 +334,33 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             # the node voltages the state read just read (engines without them: read again)
             return sens.quantities(getattr(ev.net, "last_node_voltages", None))
 
-        def check(x: float) -> tuple[LimitCheck, np.ndarray | None]:
-            """The candidate's check and every row's headroom there (None: no convergence)."""
+        # any use: the corners the rule chose at the last candidate checked by it, and the
+        # candidates so checked (a candidate that passes elsewhere than where the bracket
+        # closes is checked at those corners, without its own linearisation; the reported
+        # envelope always has its own: confirm())
+        kept_masks: list[np.ndarray] | None = None
+        confirmed: set[float] = {0.0}
+
+        def check(x: float, confirm: bool = True) -> tuple[LimitCheck, np.ndarray | None]:
+            """The candidate's check and every row's headroom there (None: no convergence);
+            any use: at the corners the rule chooses there, or (`confirm` False, once the rule
+            has chosen corners in this search) at the kept ones."""
+            nonlocal kept_masks
             if checker is None:
                 c, _, y = ev.check_quantities(-x if direction == "export" else x, sens)
                 return c, (headroom(rows, y) if y is not None else None)
-            pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False)
+            masks = None if (confirm or kept_masks is None or not reuse_corners) else kept_masks
+            pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False,
+                               masks=masks)
             corners_at[float(x)] = len(pc.corners)
+            if pc.lin is not None:
+                kept_masks = [m for m, _, _, _ in pc.corners]
+                confirmed.add(float(x))
             if not pc.full.converged:
                 return pc.check, None
-            # all-at-OE's quantities (its linearisation's, or the state just solved when it
-            # failed and nothing else was solved), then every converged corner's
-            y = pc.lin.y if pc.lin is not None else solved_quantities()
+            # all-at-OE's quantities (its linearisation's, or its state's), then every
+            # converged corner's
+            y = pc.lin.y if pc.lin is not None else pc.full_y
             h = headroom(rows, y)
             for _, _, q, _ in pc.corners:
                 if q is not None:
@@ -347,21 +371,41 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         slopes: dict[float, np.ndarray] = {}
         active: np.ndarray | None = None                         # rows the steps look at
         x_ok, h_ok, c_ok = 0.0, h0, c0
+        conf = (x_ok, h_ok, c_ok)                                # the largest confirmed pass
         x_bad: float | None = None
         c_bad: LimitCheck | None = None
         last_gap = np.inf
         while True:
-            c, h = check(x)
+            # any use: the rule's own corners where this candidate may end the search (at the
+            # cap, or where it closes the bracket), else the kept corners
+            c, h = check(x, confirm=x >= cap_kw or (x_bad is not None
+                                                    and x_bad - x <= CLOSE * bracket_kw))
             step = "lp" if len(history) == 1 else "model"
             history.append(Candidate(np.array([x]), c.ok, c.binding, c.margin_pct, step))
             if h is not None:
                 pts.append((x, h))
             if c.ok:
                 x_ok, h_ok, c_ok = x, h, c
+                if x_ok in confirmed:
+                    conf = (x_ok, h_ok, c_ok)
                 if x >= cap_kw:
                     return result(float(cap_kw), AT_CAP, "cap", c, n_lp)
             else:
                 x_bad, c_bad = x, c
+            if x_bad is not None and x_bad - x_ok <= bracket_kw and x_ok not in confirmed:
+                # the bracket closed on a pass checked at kept corners: the rule's own corners
+                # there (its power flow again, its linearisation)
+                c, h = check(x_ok, confirm=True)
+                history.append(Candidate(np.array([x_ok]), c.ok, c.binding, c.margin_pct,
+                                         "confirm"))
+                if h is not None:
+                    pts = [p for p in pts if p[0] != x_ok] + [(x_ok, h)]
+                if c.ok:
+                    x_ok, h_ok, c_ok = x_ok, h, c
+                    conf = (x_ok, h_ok, c_ok)
+                else:
+                    x_bad, c_bad = x_ok, c
+                    x_ok, h_ok, c_ok = conf
             hi = cap_kw if x_bad is None else x_bad
             if x_bad is not None and x_bad - x_ok <= bracket_kw:
                 if memory is not None and x_ok > 0:
@@ -369,6 +413,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                     memory[direction] = (h_ok - h0 - slope0 * x_ok) / x_ok ** 2
                 return result(float(x_ok), FEASIBLE, c_bad.binding, c_ok, n_lp)
             if ev.n_powerflows - n0 >= pf_limit:
+                x_ok, h_ok, c_ok = conf
                 return result(float(x_ok), FEASIBLE,
                               c_bad.binding if c_bad is not None else "cap", c_ok, n_lp)
             if c.ok and slope_steps and checker is None and x_ok not in slopes and x_ok > 0:

@@ -233,7 +233,9 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
     # per evaluator (one per day): what a period leaves for the next (the rows' curvature)
     memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
     # small networks (dense sensitivity solver): a linearisation costs less than the power flows
-    # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py)
+    # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py);
+    # any use on larger ones: a per-customer linearisation costs a solve per customer, so
+    # candidates that cannot end a search reuse the corners chosen before (reuse_corners)
     refresh = 1 if len(sens.injection_nodes) <= DENSE_MAX_INJECTIONS else SLOPE_REFRESH
 
     checker = None
@@ -247,7 +249,8 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}), slope_refresh=refresh,
-                                    checker=checker, screening=screening)
+                                    checker=checker, screening=screening,
+                                    reuse_corners=refresh > 1)
 
     return solve
 

@@ -109,3 +109,50 @@ def test_any_use_fast_core_checks_the_worst_corners_like_bisect(tutorial, t):
         blind = solve_equal_fast(ev, d, checker.sens, checker.rows, problem.cap_kw(d))
         assert blind.oe_kw > res.oe_kw + 0.05
         assert not checker.check(ev, d, np.full(ev.n_flex, blind.oe_kw), "any_use").ok
+
+
+def test_reused_corners_never_decide_the_reported_envelope(tutorial):
+    """any_use with ``reuse_corners`` (the large-network setting, forced here on the tutorial):
+    passes that cannot end the search are checked at the corners chosen before, but every
+    reported envelope's last check is the rule's own (its linearisation, its corners), some
+    searches need that confirmation, fewer linearisations are made, and the envelopes stay
+    within the bracket of bisect's."""
+    from oe_opt.methods.any_use import CornerChecker, EqualChecks, checker_for
+    from oe_opt.methods.equal_fast import solve_equal_fast
+
+    class Recording(CornerChecker):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.calls = []
+
+        def check(self, ev, direction, oe_cust, holds_for="any_use", linearise_failed=True,
+                  masks=None):
+            self.calls.append((direction, float(oe_cust[0]), masks is None))
+            return super().check(ev, direction, oe_cust, holds_for, linearise_failed, masks)
+
+    st, session, case, _ = tutorial
+    st_any = st.with_holds_for("any_use")
+    problem = build_problem(st_any, case.flex_names)
+    plain = checker_for(session.net, case, st_any.limits)
+    ev = PowerFlowEvaluator(session.net, st_any.limits, case)
+    lins, confirms = {}, 0
+    for reuse in (False, True):
+        rec = Recording(plain.sens, plain.rows)
+        for t in range(20, 44, 2):
+            for d in ("export", "import"):
+                ev.set_period(t)
+                res = solve_equal_fast(ev, d, rec.sens, rec.rows, problem.cap_kw(d),
+                                       checker=rec, reuse_corners=reuse)
+                assert res.verified
+                last = [c for c in rec.calls if c[0] == d and c[1] == res.oe_kw][-1]
+                assert last[2], (t, d, "the reported envelope was checked at kept corners")
+                if reuse:
+                    confirms += sum(c.step == "confirm" for c in res.extra["history"])
+                    if t in (26, 34):
+                        checks = EqualChecks(plain, ev, d, "any_use")
+                        exact = bisect_search(checks, problem.cap_kw(d), 1e-6)
+                        assert exact.oe_kw - 0.001 <= res.oe_kw <= exact.oe_kw + 1e-5
+                rec.calls.clear()
+        lins[reuse] = rec.n_linearisations
+    assert confirms > 0
+    assert lins[True] < lins[False]
