@@ -173,7 +173,7 @@ def check_written(path: str | Path, stored: pd.DataFrame, checksum: str, key: st
         return "wrong columns"
     if info.get(CHECKSUM_META) != checksum.encode():
         return "checksum mismatch"
-    if day is not None and not (stored["day"] == day).all():
+    if day is not None and not (stored["day"].to_numpy() == day).all():
         return "wrong day"
     return check_rows(stored, caps) if caps is not None else None
 
@@ -237,7 +237,7 @@ def read_valid_parquet(path: str | Path, key: str, n_rows: int | None = None,
         return None, "unreadable"
     if len(df) != want:
         return None, "short"
-    if day is not None and not (df["day"] == day).all():
+    if day is not None and not (df["day"].to_numpy() == day).all():
         return None, "wrong day"
     if meta.get(CHECKSUM_META) != rows_checksum(df).encode():
         return None, "checksum mismatch"
