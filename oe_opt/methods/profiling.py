@@ -33,6 +33,8 @@ def default_targets() -> list[tuple[object, str, str]]:
         (limits.LimitChecker, "__call__", "limit_check"),
         (sensitivity.SensitivityModel, "analytic", "sensitivity"),
         (sensitivity.SensitivityModel, "quantities", "state_read"),
+        (sensitivity.SensitivityModel, "node_voltages", "state_read"),
+        (sensitivity.SensitivityModel, "state_of", "state_read"),
         (slp.EnvelopeModel, "quantities", "local_model"),
         (slp.EnvelopeModel, "gradient", "local_model"),
         (slp, "lp_rows", "lp_build"),
@@ -46,7 +48,7 @@ def default_targets() -> list[tuple[object, str, str]]:
         return targets
     # the fast core's one-variable LP: the ratio test on the rows at 0 kW and on the quadratic
     # rows of its steps (counted as LP solves)
-    targets += [(equal_fast, "lp_rows", "lp_build"), (ratio, "ratio_solve", "lp_solve"),
+    targets += [(equal_fast, "row_margin", "lp_build"), (ratio, "ratio_solve", "lp_solve"),
                 (equal_fast, "ratio_solve", "lp_solve"), (equal_fast, "_row_roots", "lp_solve"),
                 (equal_fast, "_smallest_root", "lp_solve"), (equal_fast, "headroom", "lp_build")]
     return targets
