@@ -65,12 +65,14 @@ class EnvelopeColumns:
     def append(self, t: int, direction: str, res: SearchResult, seconds: float) -> None:
         """Add the rows of period `t` and `direction` (one per flexible customer)."""
         case, n = self.case, self.n
-        oe = np.broadcast_to(np.asarray(res.oe_kw, dtype=float), (n,))
+        oe = res.oe_kw
+        oe = np.full(n, float(oe)) if np.ndim(oe) == 0 else np.asarray(oe, dtype=float)
         c = res.check
-        q = (np.broadcast_to(c.flex_q_kvar, oe.shape) if getattr(c, "flex_q_kvar", None) is not None
-             else getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe))
-        p = (np.abs(np.broadcast_to(c.flex_p_kw, oe.shape))
-             if getattr(c, "flex_p_kw", None) is not None and np.isfinite(oe).all() else oe)
+        q, p = getattr(c, "flex_q_kvar", None), getattr(c, "flex_p_kw", None)
+        q = (getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe) if q is None
+             else q if np.shape(q) == (n,) else np.broadcast_to(q, (n,)))
+        p = (oe if p is None or not np.isfinite(oe).all()
+             else np.abs(p if np.shape(p) == (n,) else np.broadcast_to(p, (n,))))
         for k, value in zip(self.SAME, (
                 case.day, t, case.times[t], direction, self.method, res.binding, c.v_lowest_v,
                 c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
