@@ -299,7 +299,7 @@ class PowerFlowEvaluator:
         except PowerFlowError as exc:
             return self._not_converged(p, exc)
         sens = self.quantities_of
-        if sens is not None and sens._mats is not None:
+        if sens is not None and sens.has_matrices:
             # the fused read (check_quantities): the node voltages once, the quantities once
             v = sens.node_voltages()
             self.net.last_node_voltages = v

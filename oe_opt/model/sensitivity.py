@@ -331,6 +331,12 @@ class SensitivityModel:
             self._m_mon_product = RowProduct(self._m_mon)
         return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon_product(v))])
 
+    @property
+    def has_matrices(self) -> bool:
+        """True when the engine gave the network's matrices (quantities in V and A, analytic
+        sensitivities possible); False: the quantities are ``net.read_state()``'s."""
+        return self._mats is not None
+
     def state_of(self, y: np.ndarray):
         """The :class:`~oe_opt.network.base.NetworkState` of quantities `y` (:meth:`quantities`
         of a solved state): the same voltages and loadings as ``net.read_state("yprim")`` of
