@@ -348,6 +348,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             nonlocal kept_masks
             if checker is None:
                 c, _, y = ev.check_quantities(-x if direction == "export" else x, sens)
+                confirmed.add(float(x))                        # full use: every check is final
                 return c, (headroom(rows, y) if y is not None else None)
             masks = None if (confirm or kept_masks is None or not reuse_corners) else kept_masks
             pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False,

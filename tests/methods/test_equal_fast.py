@@ -156,3 +156,31 @@ def test_reused_corners_never_decide_the_reported_envelope(tutorial):
         lins[reuse] = rec.n_linearisations
     assert confirms > 0
     assert lins[True] < lins[False]
+
+
+@pytest.mark.parametrize("holds_for", ["full_use", "any_use"])
+def test_no_point_is_solved_twice_on_the_tutorial(tutorial, holds_for):
+    """Every power flow of the fast core is a new point: on the tutorial (no reused corners)
+    nothing is checked twice, and the power flows are the candidates' (with the shared 0-kW
+    flow in the first direction and, for any_use, the corners)."""
+    st, session, case, _ = tutorial
+    study = st.with_holds_for(holds_for)
+    problem = build_problem(study, case.flex_names)
+    solve = make_solver(problem, session.net, case, per_customer=False)
+
+    class Counting(PowerFlowEvaluator):
+        def check(self, p_flex_kw):
+            self.seen.append(tuple(np.round(np.ravel(p_flex_kw), 12)))
+            return super().check(p_flex_kw)
+
+    ev = Counting(session.net, study.limits, case)
+    for t in (12, 26, 34, 40):
+        for k, d in enumerate(("export", "import")):
+            ev.seen = []
+            ev.set_period(t, apply=k == 0)
+            res = solve(ev, d)
+            assert len(ev.seen) == len(set(ev.seen)), (t, d, "a point solved twice")
+            assert res.n_powerflows == len(ev.seen)
+            corners = res.extra.get("n_corner_checks", 0)
+            candidates = len(res.extra["history"]) - 1            # without the 0-kW point
+            assert res.n_powerflows == candidates + corners + (k == 0)
