@@ -225,6 +225,14 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     return res
 
 
+#: flexible customers from which lp's any-use searches reuse corners (``reuse_corners`` of
+#: :func:`~oe_opt.methods.equal_fast.solve_equal_fast`).  Measured (benchmarks/optimiser_speed.py
+#: --holds-for any_use): with 126-1,000 flexible customers it makes lp 1.6-2.2x faster; on the
+#: InvControl network (19, each power flow a control loop) the confirmations cost more than the
+#: linearisations saved (bisect / lp 3.42 -> 3.16)
+REUSE_CORNERS_MIN_FLEX = 50
+
+
 def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
                        margin_kw: float, screening: bool | None = None) -> Solve:
     from oe_opt.methods.equal_fast import SLOPE_REFRESH, solve_equal_fast
@@ -234,8 +242,9 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
     memory: "weakref.WeakKeyDictionary[PowerFlowEvaluator, dict]" = weakref.WeakKeyDictionary()
     # small networks (dense sensitivity solver): a linearisation costs less than the power flows
     # a kept one adds, so every period linearises (measured in benchmarks/optimiser_speed.py);
-    # any use on larger ones: a per-customer linearisation costs a solve per customer, so
-    # candidates that cannot end a search reuse the corners chosen before (reuse_corners)
+    # any use with many flexible customers: a per-customer linearisation costs a solve per
+    # customer, so candidates that cannot end a search reuse the corners chosen before
+    # (reuse_corners; REUSE_CORNERS_MIN_FLEX)
     refresh = 1 if len(sens.injection_nodes) <= DENSE_MAX_INJECTIONS else SLOPE_REFRESH
 
     checker = None
@@ -250,7 +259,7 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}), slope_refresh=refresh,
                                     checker=checker, screening=screening,
-                                    reuse_corners=refresh > 1)
+                                    reuse_corners=sens.n_flex >= REUSE_CORNERS_MIN_FLEX)
 
     return solve
 
