@@ -47,7 +47,7 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.row_generation import ActiveRows, RowGradients, initial_rows
 from oe_opt.methods.slp import ANCHOR_WEIGHT, Candidate, settle
-from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
+from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.lp import EnvelopeLP
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
 
@@ -71,6 +71,11 @@ MAX_LINEARISATIONS = 6
 #: candidates in a row the power flow rejects (each tightens the violated rows) before the
 #: last one is scaled back to the best verified point
 MAX_FAILS = 3
+#: at a new linearisation, rows within this share of their limit get new gradients; the
+#: others keep those of the last linearisation (inf: every row new)
+REFRESH_FRAC = 2e-3
+#: row coefficients below this share of the row's largest are left out of the LP (0: none)
+SPARSE_FRAC = 1e-2
 #: rows within this share of their limit at the reported point seed the next period
 KEEP_FRAC = 2e-3
 DEBUG = False
@@ -135,10 +140,11 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
         history.append(Candidate(x, c.ok, c.binding, c.margin_pct, step))
         return c
 
-    def linearise(x: np.ndarray) -> tuple[Linearisation, RowGradients]:
+    def linearise(x: np.ndarray, reuse: RowGradients | None = None,
+                  fresh: np.ndarray | None = None) -> tuple[Linearisation, RowGradients]:
         counts["n_sensitivity"] += 1
         lin = sens.analytic_rows(signed_kw(direction, x), e)
-        return lin, RowGradients(lin, s, nvar)
+        return lin, RowGradients(lin, s, nvar, reuse, fresh)
 
     def result(x, status, binding, c, n_lp) -> SearchResult:
         extra = {"history": history, "sensitivity": "analytic", "n_rows": all_rows.n,
@@ -198,7 +204,10 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                 accepted = True
                 break
             # a verified state: linearise there (the next LP is the bound at it)
-            lin, dy = linearise(x)
+            # (new gradients for the rows near binding; the others keep theirs)
+            rows = active.rows()
+            near = rows.q[headroom(rows, y) / np.abs(rows.bound) < REFRESH_FRAC]
+            lin, dy = linearise(x, dy if REFRESH_FRAC < np.inf else None, near)
             n_lin += 1
             x_lin, extra[:] = x, 0.0
         else:
@@ -231,25 +240,35 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
 
 
+def _sparse(a: np.ndarray) -> np.ndarray:
+    """Row coefficients below :data:`SPARSE_FRAC` of the row's largest (in magnitude) set to 0."""
+    if SPARSE_FRAC <= 0 or not a.size:
+        return a
+    return np.where(np.abs(a) >= SPARSE_FRAC * np.abs(a).max(axis=1, keepdims=True), a, 0.0)
+
+
 def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradients,
             x_lin: np.ndarray, caps: np.ndarray, margin_kw: float, extra: np.ndarray,
             s: float, counts: dict):
     """LP rounds on one linearisation: solve, predict every quantity with the local model at
-    the solution, shift the rows in the LP by the model's gap there, add the
-    :data:`ADD_ROWS` rows most violated in the model; until no row joins and the solution
-    moves by less than :data:`MOVE_REL`.  Returns (the last optimal solution or None, LP
-    solves)."""
+    the solution, shift the rows in the LP by the model's gap there, add the rows most
+    violated in the model (``active.max_add`` at most); until no row joins and the LP total
+    changes by less than :data:`MOVE_REL`.  The rows are the linearisation's, with the
+    coefficients below :data:`SPARSE_FRAC` of each row's largest left out (:func:`_sparse`:
+    the shift, from the model, accounts for what they leave out at the solution).  Returns
+    (the last optimal solution or None, LP solves)."""
     model = lin.model
     shift = np.zeros(0)
-    x_prev = None
+    total_prev = None
     sol_ok = None
     n = 0
     for _ in range(MAX_ROUNDS):
         rows = active.rows()
         shift = np.concatenate([shift, np.zeros(rows.n - len(shift))])
         ext = np.concatenate([extra, np.zeros(rows.n - len(extra))])
-        a, b = lp_rows(rows, lin, dy, x_lin, margin_kw, ext + shift)
-        lp.update(a, b, caps)
+        a = _sparse(rows.sign[:, None] * dy[rows.q])
+        room = headroom(rows, lin.y) - row_margin(a, margin_kw) - ext   # for a (x - x_lin)
+        lp.update(a, np.maximum(room - shift + a @ x_lin, 0.0), caps)
         sol = lp.solve_max_total()
         n += sol.n_solves
         if not sol.ok:
@@ -258,19 +277,19 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         x = np.clip(sol.x, 0.0, caps)
         counts["n_model"] += 1
         y = model.predict(s * (x - x_lin))
-        # the gap between the model and each linear row at x: the row's next shift
-        use_lin = rows.sign * lin.y[rows.q] + a @ (x - x_lin)
-        shift = rows.sign * y[rows.q] - use_lin
+        # the gap between the model and each (sparse) linear row at x: the row's next shift
+        shift = rows.sign * (y[rows.q] - lin.y[rows.q]) - a @ (x - x_lin)
         n_before = len(active.idx)
         active.add(active.near(y, 0.0))
         counts["n_generated"] += len(active.idx) - n_before
-        moved = x_prev is not None and (abs(float(x.sum()) - x_prev)
-                                        <= MOVE_REL * max(float(x.sum()), 1e-9))
+        total = float(x.sum())
         if DEBUG:
             rel = headroom(active.all, y) / np.abs(active.all.bound)
-            print(f"      round rows={rows.n} added={len(active.idx) - n_before} obj={x.sum():.3f} "
-                  f"minrel_model={rel.min():.2e} maxshift={np.abs(shift).max(initial=0):.3e}")
-        if len(active.idx) == n_before and (moved or not np.any(np.abs(shift) > 0)):
+            print(f"      round rows={rows.n} added={len(active.idx) - n_before} obj={total:.3f} "
+                  f"minrel_model={rel.min():.2e} maxshift={np.abs(shift).max(initial=0):.3e}",
+                  flush=True)
+        if len(active.idx) == n_before and total_prev is not None and (
+                abs(total - total_prev) <= MOVE_REL * max(total, 1e-9)):
             break
-        x_prev = float(x.sum())
+        total_prev = total
     return sol_ok, n
