@@ -278,7 +278,10 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         counts["n_model"] += 1
         y = model.predict(s * (x - x_lin))
         # the gap between the model and each (sparse) linear row at x: the row's next shift
-        shift = rows.sign * (y[rows.q] - lin.y[rows.q]) - a @ (x - x_lin)
+        gap = rows.sign * (y[rows.q] - lin.y[rows.q]) - a @ (x - x_lin)
+        # a row once found bending above its line keeps at least that shift (a kink, e.g. a
+        # service current through 0 A, would otherwise swing the LP from round to round)
+        shift = np.where(shift > 0, np.maximum(shift, gap), gap)
         n_before = len(active.idx)
         active.add(active.near(y, 0.0))
         counts["n_generated"] += len(active.idx) - n_before
