@@ -46,7 +46,7 @@ import numpy as np
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.row_generation import ActiveRows, RowGradients, initial_rows
-from oe_opt.methods.slp import ANCHOR_WEIGHT, Candidate, settle
+from oe_opt.methods.slp import Candidate, settle
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.lp import EnvelopeLP
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
@@ -74,12 +74,14 @@ MAX_FAILS = 3
 #: at a new linearisation, rows within this share of their limit get new gradients; the
 #: others keep those of the last linearisation (inf: every row new)
 REFRESH_FRAC = 2e-3
+#: a row the model finds violated and this share of its limit off its line gets the model's
+#: tangent instead (at most MAX_TANGENTS a round)
+TANGENT_FRAC = 0.2
+MAX_TANGENTS = 16
 #: row coefficients below this share of the row's largest are left out of the LP (0: none)
 SPARSE_FRAC = 1e-2
 #: rows within this share of their limit at the reported point seed the next period
 KEEP_FRAC = 2e-3
-DEBUG = False
-ANCHOR = False
 
 
 def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
@@ -162,6 +164,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     if np.all(caps <= 0):
         return result(x0, AT_CAP, "cap", c0, 0)
 
+    lp.set_anchor(None)               # max_total alone (the vertex HiGHS finds)
     lin, dy = linearise(x0)
     active.add(initial_rows(active, lin, s * (caps - x0), INIT_ROWS))
     if memory is not None and direction in memory:
@@ -174,19 +177,32 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     accepted = False
     network_bound = True
     for _ in range(max_linearisations + MAX_FAILS):
-        lp.set_anchor(x_lin if ANCHOR else None, ANCHOR_WEIGHT)
-        sol, n = _rounds(lp, active, lin, dy, x_lin, caps, margin_kw, extra, s, counts)
+        sol, n, worst = _rounds(lp, active, lin, dy, x_lin, caps, margin_kw, extra, s, counts)
         n_lp += n
+        if sol is not None and fails == 0 and float(np.clip(sol.x, 0.0, caps).sum()) < float(
+                best_x.sum()):
+            # below the verified state it was linearised at: the kept shifts (taken far from
+            # it) are too tight there; the rounds again, each shift the last gap only
+            sol, n, worst = _rounds(lp, active, lin, dy, x_lin, caps, margin_kw, extra, s,
+                                    counts, keep_shift=False)
+            n_lp += n
         if sol is None:
             break
         x = np.clip(sol.x, 0.0, caps)
         network_bound = len(sol.binding_rows) > 0
         if fails == 0:
-            # the LP bound at the verified state x_lin: stop when it promises too little more
+            # the LP bound at the verified state x_lin (where the LP could not satisfy the
+            # model, its total is above what the model allows: the bound only higher): stop
+            # when it promises too little more
             bound_kw = float(x.sum())
             if float(best_x.sum()) >= (1.0 - rel_tol) * bound_kw or np.all(best_x >= caps - 1e-9):
                 accepted = True
                 break
+        if worst < -NEAR_FRAC:
+            # the LP could not satisfy the model (a step too long for the series, or rows
+            # whose clipped right-hand side leaves them violated): back along the step to
+            # where the model holds
+            x = _back_off(lin, active.all, x_lin, x, s, counts)
         if n_lin >= max_linearisations:
             break
         c = check(x, "lp")
@@ -219,7 +235,6 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             rows = active.rows()
             over = np.maximum(-headroom(rows, y), 0.0)
             extra = extra + np.where(over > 0, over + np.abs(rows.bound) * NEAR_FRAC, 0.0)
-    lp.set_anchor(None)
     last_x, last_c = best_x, best_c
     if not accepted:
         network_bound = True
@@ -249,26 +264,41 @@ def _sparse(a: np.ndarray) -> np.ndarray:
 
 def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradients,
             x_lin: np.ndarray, caps: np.ndarray, margin_kw: float, extra: np.ndarray,
-            s: float, counts: dict):
+            s: float, counts: dict, keep_shift: bool = True):
     """LP rounds on one linearisation: solve, predict every quantity with the local model at
     the solution, shift the rows in the LP by the model's gap there, add the rows most
     violated in the model (``active.max_add`` at most); until no row joins and the LP total
-    changes by less than :data:`MOVE_REL`.  The rows are the linearisation's, with the
-    coefficients below :data:`SPARSE_FRAC` of each row's largest left out (:func:`_sparse`:
-    the shift, from the model, accounts for what they leave out at the solution).  Returns
-    (the last optimal solution or None, LP solves)."""
+    changes by less than :data:`MOVE_REL`.
+
+    The rows are the linearisation's, with the coefficients below :data:`SPARSE_FRAC` of each
+    row's largest left out (:func:`_sparse`: the shift, from the model, accounts for what
+    they leave out at the solution).  A row the model finds violated and more than
+    :data:`TANGENT_FRAC` of its limit off its line (a magnitude through its kink, e.g. a
+    line current reversing with the exports) is replaced by the model's tangent at the
+    solution (its gradient at the predicted state, at most :data:`MAX_TANGENTS` rows a
+    round).  Returns (the last optimal solution or None, LP solves, the smallest headroom of
+    any row in the model at it, as a share of the row's limit: negative if the LP could not
+    satisfy it)."""
     model = lin.model
     shift = np.zeros(0)
+    tangent: dict[int, tuple[np.ndarray, float]] = {}   # row -> (slope, usage at x = 0)
     total_prev = None
     sol_ok = None
     n = 0
+    worst = -np.inf
     for _ in range(MAX_ROUNDS):
         rows = active.rows()
         shift = np.concatenate([shift, np.zeros(rows.n - len(shift))])
         ext = np.concatenate([extra, np.zeros(rows.n - len(extra))])
-        a = _sparse(rows.sign[:, None] * dy[rows.q])
-        room = headroom(rows, lin.y) - row_margin(a, margin_kw) - ext   # for a (x - x_lin)
-        lp.update(a, np.maximum(room - shift + a @ x_lin, 0.0), caps)
+        a = rows.sign[:, None] * dy[rows.q]
+        use0 = rows.sign * lin.y[rows.q] - a @ x_lin         # linear usage at x = 0
+        for k, (g, u0) in tangent.items():
+            a[k], use0[k] = g, u0
+        a = _sparse(a)
+        use0 = np.where(np.isin(np.arange(rows.n), list(tangent)), use0,
+                        rows.sign * lin.y[rows.q] - a @ x_lin)
+        room = rows.bound - row_margin(a, margin_kw) - ext - use0      # for a x
+        lp.update(a, np.maximum(room - shift, 0.0), caps)
         sol = lp.solve_max_total()
         n += sol.n_solves
         if not sol.ok:
@@ -276,23 +306,43 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         sol_ok = sol
         x = np.clip(sol.x, 0.0, caps)
         counts["n_model"] += 1
-        y = model.predict(s * (x - x_lin))
-        # the gap between the model and each (sparse) linear row at x: the row's next shift
-        gap = rows.sign * (y[rows.q] - lin.y[rows.q]) - a @ (x - x_lin)
-        # a row once found bending above its line keeps at least that shift (a kink, e.g. a
-        # service current through 0 A, would otherwise swing the LP from round to round)
-        shift = np.where(shift > 0, np.maximum(shift, gap), gap)
+        step = s * (x - x_lin)
+        y = model.predict(step)
+        use = rows.sign * y[rows.q]
+        gap = use - (use0 + a @ x)
+        # a row once found bending above its line keeps at least that shift (`keep_shift`:
+        # the LP would otherwise swing between vertices from round to round)
+        shift = np.where(shift > 0, np.maximum(shift, gap), gap) if keep_shift else gap
+        bad = np.nonzero((use > rows.bound) & (gap > TANGENT_FRAC * np.abs(rows.bound)))[0]
+        if len(bad):
+            bad = bad[np.argsort(-gap[bad])][:MAX_TANGENTS]
+            g = rows.sign[bad, None] * s * model.gradient(step, rows.q[bad])
+            counts["n_tangents"] = counts.get("n_tangents", 0) + len(bad)
+            for k, gk in zip(bad, g):
+                tangent[int(k)] = (gk, float(use[k] - gk @ x))
+            shift[bad] = 0.0
         n_before = len(active.idx)
         active.add(active.near(y, 0.0))
         counts["n_generated"] += len(active.idx) - n_before
         total = float(x.sum())
-        if DEBUG:
-            rel = headroom(active.all, y) / np.abs(active.all.bound)
-            print(f"      round rows={rows.n} added={len(active.idx) - n_before} obj={total:.3f} "
-                  f"minrel_model={rel.min():.2e} maxshift={np.abs(shift).max(initial=0):.3e}",
-                  flush=True)
-        if len(active.idx) == n_before and total_prev is not None and (
+        worst = float(np.min(headroom(active.all, y) / np.abs(active.all.bound)))
+        if len(active.idx) == n_before and not len(bad) and total_prev is not None and (
                 abs(total - total_prev) <= MOVE_REL * max(total, 1e-9)):
             break
         total_prev = total
-    return sol_ok, n
+    return sol_ok, n, worst
+
+
+def _back_off(lin: Linearisation, rows: LimitRows, x_lin: np.ndarray, x: np.ndarray, s: float,
+              counts: dict, halvings: int = 8) -> np.ndarray:
+    """The point ``x_lin + t (x - x_lin)``, t = 1/2, 1/4, ..., where the local model first
+    holds every row (within :data:`NEAR_FRAC`); the shortest tried if none does."""
+    t = 1.0
+    for _ in range(halvings):
+        t *= 0.5
+        xt = x_lin + t * (x - x_lin)
+        counts["n_model"] += 1
+        y = lin.model.predict(s * (xt - x_lin))
+        if np.min(headroom(rows, y) / np.abs(rows.bound)) >= -NEAR_FRAC:
+            break
+    return xt
