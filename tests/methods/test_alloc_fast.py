@@ -33,9 +33,10 @@ from oe_opt.runs.day import Session, run_day
 from oe_opt.runs.netset import network_study
 from oe_opt.study import load_study
 
-#: both cores are local methods stopping at slightly different verified points (the fast one
-#: within REL_TOL of its bound); measured on syn300: within 0.3 %
-TOTAL_REL_TOL = 5e-3
+#: the cores are local methods stopping at different verified points (the fast one within
+#: REL_TOL of the LP bound at its own state); measured on syn300, periods 0, 24, 34: within
+#: 0.8 % of the cutting-plane loop and of the LP with every row
+TOTAL_REL_TOL = 1e-2
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +52,25 @@ def syn300(tmp_path_factory):
 
 def _alloc(study, session, periods, core, monkeypatch):
     orig = optimised.make_solver
-    monkeypatch.setattr(optimised, "make_solver",
-                        lambda *a, **k: orig(*a, **{**k, "alloc_core": core}))
+    kw = {"row_generation": "off"} if core == "off" else {"alloc_core": core}
+    monkeypatch.setattr(optimised, "make_solver", lambda *a, **k: orig(*a, **{**k, **kw}))
     env = run_day(study, "alloc", session=session, periods=periods, voltages=False).envelopes
     monkeypatch.setattr(optimised, "make_solver", orig)
     return env
 
 
-def test_fast_core_is_verified_and_near_the_cutting_plane_core(syn300, monkeypatch):
+def test_fast_core_is_verified_and_near_the_other_loops(syn300, monkeypatch):
     study, session = syn300
     periods = [0, 24, 34]
-    fast = _alloc(study, session, periods, "fast", monkeypatch)
-    slp = _alloc(study, session, periods, "slp", monkeypatch)
-    assert fast.verified.all() and slp.verified.all()
-    tot = {k: e.groupby(["period", "direction"]).oe_kw.sum() for k, e in
-           (("fast", fast), ("slp", slp))}
-    rel = (tot["fast"] - tot["slp"]).abs() / tot["slp"]
-    assert rel.max() < TOTAL_REL_TOL, rel
+    env = {k: _alloc(study, session, periods, k, monkeypatch) for k in ("fast", "slp", "off")}
+    assert all(e.verified.all() for e in env.values())
+    tot = {k: e.groupby(["period", "direction"]).oe_kw.sum() for k, e in env.items()}
+    for ref in ("slp", "off"):
+        rel = (tot["fast"] - tot[ref]).abs() / tot[ref]
+        assert rel.max() < TOTAL_REL_TOL, (ref, rel)
+    # the fast core: fewer LP solves than the cutting-plane loop
+    assert (env["fast"].groupby(["period", "direction"]).n_lp.first().sum()
+            < env["slp"].groupby(["period", "direction"]).n_lp.first().sum())
 
 
 def _setup(study, session, period):
