@@ -19,12 +19,14 @@ verification, with less work per power flow:
   (its gap between the model and the linear row at the last LP solution), repeated until the
   LP solution no longer moves by more than :data:`MOVE_REL` of its total; no gradient at a
   predicted state;
-* **a stopping tolerance**: after a verified candidate the power flow's state is linearised
-  and the LP solved there again; its optimum (the LP bound at the verified point, model
-  shifts included) is the best total the next step could give.  The verified candidate is
-  accepted when its total is within ``rel_tol`` (default :data:`REL_TOL`, 0.2 %) of that bound,
-  or when the bound is below it.  **The allocation is therefore optimal only to within
-  ``rel_tol`` of the LP bound at its own state**, not to the last watt;
+* **a stopping tolerance** on the LP bound: the optimum of the LP (model shifts included) at
+  the verified state the loop last linearised at.  A verified candidate is accepted when its
+  total is within ``rel_tol`` (default :data:`REL_TOL`, 0.2 %) of that bound (typically the
+  first candidate, when the power flow confirms the model; a candidate from rows tightened
+  after a failure may fall further below it), else its state is linearised and the LP solved
+  there again: the new bound; a verified point within ``rel_tol`` of it (or above it) is
+  accepted.  **The allocation is therefore optimal only to within ``rel_tol`` of the LP bound
+  at the last verified linearisation point**, not to the last watt;
 * **the LP in place**: rows added to the LP without rebuilding it
   (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis and appends rows; only a new
   linearisation replaces the rows).
@@ -35,8 +37,9 @@ finds violated join), from the second failure on the violated rows are tightened
 violation, and after :data:`MAX_LINEARISATIONS` linearisations without an accepted point the
 last candidate is scaled back to the best verified one
 (:func:`~oe_opt.methods.slp.settle`).  ``extra`` of the result as
-:func:`~oe_opt.methods.row_generation.row_generation_slp`'s, plus ``bound_kw`` (the LP bound at
-the reported point's state, or NaN when the loop ended without one) and ``rel_tol``.
+:func:`~oe_opt.methods.row_generation.row_generation_slp`'s, plus ``bound_kw`` (the LP bound the
+reported point was accepted against, kW; NaN when the loop ended without accepting one, e.g.
+scaled back after failures), ``rel_tol`` and ``n_tangents``.
 """
 
 from __future__ import annotations
@@ -134,7 +137,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     history: list[Candidate] = []
     active = ActiveRows(all_rows)
     active.max_add = max(ADD_ROWS, nvar // ADD_PER_VARIABLES)
-    counts = {"n_generated": 0, "n_sensitivity": 0, "n_model": 0}
+    counts = {"n_generated": 0, "n_sensitivity": 0, "n_model": 0, "n_tangents": 0}
     bound_kw = np.nan
 
     def check(x: np.ndarray, step: str) -> LimitCheck:
@@ -174,6 +177,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     cand_x, cand_c = x0, c0           # the last candidate checked
     extra = np.zeros(0)               # tightening by measured violations (V or A per row)
     n_lp, fails, n_lin = 0, 0, 1
+    model_bound = None
     accepted = False
     network_bound = True
     for _ in range(max_linearisations + MAX_FAILS):
@@ -198,6 +202,9 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             if float(best_x.sum()) >= (1.0 - rel_tol) * bound_kw or np.all(best_x >= caps - 1e-9):
                 accepted = True
                 break
+            # the optimum of the LP on the local model there (None where the LP could not
+            # satisfy the model): a verified candidate this close to it needs no new state
+            model_bound = bound_kw if worst >= -NEAR_FRAC else None
         if worst < -NEAR_FRAC:
             # the LP could not satisfy the model (a step too long for the series, or rows
             # whose clipped right-hand side leaves them violated): back along the step to
@@ -218,6 +225,9 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             best_x, best_c, best_y, fails = x, c, y, 0
             if np.all(x >= caps - 1e-9):
                 accepted = True
+                break
+            if model_bound is not None and float(x.sum()) >= (1.0 - rel_tol) * model_bound:
+                bound_kw, accepted = model_bound, True
                 break
             # a verified state: linearise there (the next LP is the bound at it)
             # (new gradients for the rows near binding; the others keep theirs)
@@ -317,7 +327,7 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         if len(bad):
             bad = bad[np.argsort(-gap[bad])][:MAX_TANGENTS]
             g = rows.sign[bad, None] * s * model.gradient(step, rows.q[bad])
-            counts["n_tangents"] = counts.get("n_tangents", 0) + len(bad)
+            counts["n_tangents"] += len(bad)
             for k, gk in zip(bad, g):
                 tangent[int(k)] = (gk, float(use[k] - gk @ x))
             shift[bad] = 0.0
