@@ -13,30 +13,37 @@ verification, with less work per power flow:
   :data:`INIT_ROWS` that bind first on the first-order ray to the caps (and the rows that
   bound the same direction's last period); after each LP the local model
   (:class:`~oe_opt.model.sensitivity.LocalModel`, one prediction of every quantity) names the
-  rows it finds *violated* (not merely near), and only the :data:`ADD_ROWS` most violated
-  join (one row of a feeder usually covers its neighbours: the next LP shows whether it did);
-* **no tangents**: the model's curvature enters as a parallel shift of each row in the LP
-  (its gap between the model and the linear row at the last LP solution), repeated until the
-  LP solution no longer moves by more than :data:`MOVE_REL` of its total; no gradient at a
-  predicted state;
+  rows it finds *violated* (not merely near), and only the most violated join (at least
+  :data:`ADD_ROWS`, one per :data:`ADD_PER_VARIABLES` customers: one row of a feeder often
+  covers its neighbours, the next LP shows whether it did);
+* **shifts, not cutting planes**: the model's curvature enters as a parallel shift of each row
+  (its gap between the model and the line at the last LP solution), repeated until no row
+  joins and the LP total changes by less than :data:`MOVE_REL`; only a row more than
+  :data:`TANGENT_FRAC` of its limit off its line (a magnitude through its kink, e.g. a feeder
+  current reversing with the exports) gets the model's tangent (a gradient at a predicted
+  state); where the LP cannot satisfy the model the candidate backs off along its step; every
+  row keeps :data:`MODEL_FRAC` of its limit for the model's error;
+* **sparse rows**: coefficients below :data:`SPARSE_FRAC` of a row's largest are left out of
+  the LP (the shift accounts for them at the solution); the gradients of rows far from binding
+  are kept from the last linearisation (:data:`REFRESH_FRAC`);
 * **a stopping tolerance** on the LP bound: the optimum of the LP (model shifts included) at
   the verified state the loop last linearised at.  A verified candidate is accepted when its
   total is within ``rel_tol`` (default :data:`REL_TOL`, 0.2 %) of that bound (typically the
-  first candidate, when the power flow confirms the model; a candidate from rows tightened
-  after a failure may fall further below it), else its state is linearised and the LP solved
-  there again: the new bound; a verified point within ``rel_tol`` of it (or above it) is
-  accepted.  **The allocation is therefore optimal only to within ``rel_tol`` of the LP bound
-  at the last verified linearisation point**, not to the last watt;
-* **the LP in place**: rows added to the LP without rebuilding it
-  (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis and appends rows; only a new
-  linearisation replaces the rows).
+  first candidate, when the power flow confirms the model), else its state is linearised and
+  the LP solved there again: the new bound; a verified point within ``rel_tol`` of it (or
+  above it) is accepted.  **The allocation is therefore optimal only to within ``rel_tol`` of
+  the LP bound at the last verified linearisation point**, not to the last watt, and like
+  every successive LP it is a local method;
+* **the LP in place**: rows appended to HiGHS and their bounds changed without rebuilding
+  (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis; only a new linearisation replaces the
+  rows).
 
 Every reported envelope is a full power flow's verdict on every limit (``ev.check``): a
-candidate that breaks a limit is never reported; it is re-linearised (the rows the power flow
-finds violated join), from the second failure on the violated rows are tightened by their
-violation, and after :data:`MAX_LINEARISATIONS` linearisations without an accepted point the
-last candidate is scaled back to the best verified one
-(:func:`~oe_opt.methods.slp.settle`).  ``extra`` of the result as
+candidate that breaks a limit is never reported; the rows the power flow finds violated join
+and are tightened by their violation (the linearisation kept), and after
+:data:`MAX_FAILS` such candidates in a row, or :data:`MAX_LINEARISATIONS` linearisations, the
+last candidate is scaled back towards the best verified one
+(:func:`~oe_opt.methods.slp.settle`; kept only if it gives more).  ``extra`` of the result as
 :func:`~oe_opt.methods.row_generation.row_generation_slp`'s, plus ``bound_kw`` (the LP bound the
 reported point was accepted against, kW; NaN when the loop ended without accepting one, e.g.
 scaled back after failures), ``rel_tol`` and ``n_tangents``.
