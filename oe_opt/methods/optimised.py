@@ -59,7 +59,8 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
                 allocation: str = "equal", sensitivity: str = "auto",
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                 max_iter: int = 8, core: str = "auto", screening: bool | None = None,
-                row_generation: str = "auto") -> Solve:
+                row_generation: str = "auto", alloc_core: str = "auto",
+                rel_tol: float | None = None) -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -92,6 +93,14 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
         power flow) or ``auto`` (on from :data:`~oe_opt.methods.row_generation.MIN_VARIABLES`
         customers).  Only with analytic sensitivities, ``holds_for = "full_use"`` and no
         optional (MV, unbalance) limits; otherwise off.
+    alloc_core : str
+        With row generation and ``max_total``: ``fast`` (:mod:`oe_opt.methods.alloc_fast`:
+        few rows, model shifts instead of cutting planes, stopped within `rel_tol` of the LP
+        bound), ``slp`` (:func:`~oe_opt.methods.row_generation.row_generation_slp`) or
+        ``auto`` (fast).  The other objectives always use ``slp``.
+    rel_tol : float, optional
+        The fast core's stopping tolerance (share of the LP bound; default
+        :data:`oe_opt.methods.alloc_fast.REL_TOL`).
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -132,6 +141,9 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
                   and problem.holds_for == "full_use" and not extra.n
                   and (row_generation == "on" or (row_generation == "auto"
                                                   and nvar >= ROW_GENERATION_MIN_VARIABLES)))
+    if alloc_core not in ("auto", "fast", "slp"):
+        raise ValueError(f"alloc_core must be 'auto', 'fast' or 'slp', got {alloc_core!r}")
+    fast_alloc = generating and allocation == "max_total" and alloc_core != "slp"
     if generating:
         # the rows change from one update to the next: they live in HiGHS only (open_rows)
         # the log tangent cuts (n_breakpoints rows per customer) only for log_fair: the other
@@ -168,7 +180,8 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
             return _generate_from_equal(ev, direction, lp, sens, e, rows, caps, solve_lp,
                                         improves, componentwise, tol_kw, margin_kw, max_iter,
                                         start, row_memory.setdefault(ev, {}),
-                                        equal_memory.setdefault(ev, {}), problem.tolerance_kw)
+                                        equal_memory.setdefault(ev, {}), problem.tolerance_kw,
+                                        fast_alloc, rel_tol)
         if checker is not None:
             from oe_opt.methods.any_use import any_use_slp
 
@@ -199,12 +212,14 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                          sens: SensitivityModel, e: np.ndarray, rows, caps: np.ndarray, solve_lp,
                          improves, componentwise: bool, tol_kw: float, margin_kw: float,
                          max_iter: int, start: np.ndarray | None, row_memory: dict,
-                         equal_memory: dict, bracket_kw: float) -> SearchResult:
+                         equal_memory: dict, bracket_kw: float, fast: bool = False,
+                         rel_tol: float | None = None) -> SearchResult:
     """Row generation (:func:`row_generation_slp`) started from the verified equal-allocation
     envelope (the fast core of :mod:`oe_opt.methods.equal_fast`, one variable: a few power
     flows): its state is near the limits that bind, so the first LP holds the right rows and
     moves less than from 0 kW.  The 0-kW check is the equal core's (an infeasible period is
-    reported as such); the power flows of both count."""
+    reported as such); the power flows of both count.  `fast`: max_total by
+    :func:`~oe_opt.methods.alloc_fast.solve_alloc_fast` (stopped within `rel_tol`)."""
     from oe_opt.methods.equal_fast import solve_equal_fast
     from oe_opt.methods.result import INFEASIBLE
 
@@ -218,9 +233,17 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             return eq
         if eq.verified and float(eq.oe_kw) > 0:
             start = np.minimum(float(eq.oe_kw), caps)
-    res = row_generation_slp(ev, direction, lp, sens, e, rows, caps, solve_lp, improves,
-                             componentwise=componentwise, tol_kw=tol_kw, margin_kw=margin_kw,
-                             max_iter=max_iter, start=start, memory=row_memory)
+    if fast:
+        from oe_opt.methods.alloc_fast import REL_TOL, solve_alloc_fast
+
+        res = solve_alloc_fast(ev, direction, lp, sens, e, rows, caps, margin_kw=margin_kw,
+                               tol_kw=tol_kw, rel_tol=REL_TOL if rel_tol is None else rel_tol,
+                               start=start, memory=row_memory)
+    else:
+        res = row_generation_slp(ev, direction, lp, sens, e, rows, caps, solve_lp, improves,
+                                 componentwise=componentwise, tol_kw=tol_kw,
+                                 margin_kw=margin_kw, max_iter=max_iter, start=start,
+                                 memory=row_memory)
     res.n_powerflows += n_eq
     return res
 

@@ -118,14 +118,26 @@ class RowGradients:
 
     ``g[q]`` for an array of quantity indices returns their sensitivities per kW of each
     envelope variable (shape ``(len(q), n_var)``), computing the ones not asked for before
-    in one batch of transposed solves.
+    in one batch of transposed solves.  With `reuse` (the gradients at an earlier state of
+    the same period and direction) every quantity it knew, except `fresh`, keeps its
+    earlier gradient (a row far from binding: its right-hand side is exact, its slope from
+    a state nearby).
     """
 
-    def __init__(self, lin: Linearisation, sign: float, n_var: int):
+    def __init__(self, lin: Linearisation, sign: float, n_var: int,
+                 reuse: "RowGradients | None" = None, fresh: np.ndarray | None = None):
         self.lin, self.sign = lin, sign
         self._pos = np.full(len(lin.y), -1, dtype=int)
         self._g = np.zeros((0, n_var))
         self.n_rows = 0
+        if reuse is not None:
+            # the gradients of an earlier state for every quantity it knew but `fresh`
+            keep = reuse._pos >= 0
+            if fresh is not None:
+                keep[np.asarray(fresh, dtype=int)] = False
+            q = np.nonzero(keep)[0]
+            self._pos[q] = np.arange(len(q))
+            self._g = reuse._g[reuse._pos[q]]
 
     def __getitem__(self, q) -> np.ndarray:
         q = np.asarray(q, dtype=int)

@@ -473,6 +473,8 @@ class EnvelopeLP:
         # rows that cannot bind anywhere in the box are left out
         reach = np.clip(A, 0.0, None) @ self._hi + np.clip(A, None, 0.0) @ self._lo
         keep = np.nonzero(reach > b)[0]
+        if self.open_rows and not self.active_set and self._append_rows(A, b, keep):
+            return
         h = self._h
         if self._n_lim_rows:
             h.deleteRows(self._n_lim_rows,
@@ -489,7 +491,30 @@ class EnvelopeLP:
             keep = np.union1d(tight, np.intersect1d(hint, keep))
         self._add_lim_rows(keep)
         if self.open_rows:
+            self._pushed = (A, b)
             self._warm_basis()
+
+    def _append_rows(self, A: np.ndarray, b: np.ndarray, keep: np.ndarray) -> bool:
+        """``open_rows``: when the rows given start with the rows pushed last (the same
+        coefficients, the same rows kept), change their bounds and append the new ones in
+        place (HiGHS keeps its basis: no rebuild, no alien basis); False if not so."""
+        pushed = getattr(self, "_pushed", None)
+        if pushed is None or len(self._extra[1]):
+            return False
+        A0, b0 = pushed
+        m0 = len(b0)
+        if len(b) < m0 or not np.array_equal(A0, A[:m0]):
+            return False
+        old = keep[keep < m0]
+        if not np.array_equal(old, self._lim_kept):
+            return False
+        if len(old) and not np.array_equal(b[old], b0[old]):
+            self._h.changeRowsBounds(len(old), np.arange(self._lim0, self._lim0 + len(old),
+                                                         dtype=np.int32),
+                                     np.full(len(old), -np.inf), b[old])
+        self._add_lim_rows(keep[keep >= m0])
+        self._pushed = (A, b)
+        return True
 
     def _warm_basis(self) -> None:
         """Start HiGHS from the last optimal basis: the columns and the other rows as they

@@ -48,8 +48,11 @@ def syn300(tmp_path_factory):
 
 def _alloc(study, session, periods, mode, monkeypatch):
     orig = optimised.make_solver
+    # the cutting-plane loop on the active rows (max_total's default at feeder scale is the
+    # fast core, oe_opt.methods.alloc_fast, tested in test_alloc_fast.py)
     monkeypatch.setattr(optimised, "make_solver",
-                        lambda *a, **k: orig(*a, **{**k, "row_generation": mode}))
+                        lambda *a, **k: orig(*a, **{**k, "row_generation": mode,
+                                                    "alloc_core": "slp"}))
     env = run_day(study, "alloc", session=session, periods=periods, voltages=False).envelopes
     monkeypatch.setattr(optimised, "make_solver", orig)
     return env.groupby(["period", "direction"]).agg(total=("oe_kw", "sum"),
