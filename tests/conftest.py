@@ -119,3 +119,50 @@ def invctl_study(tmp_path_factory):
     from oe_opt.study import load_study
 
     return load_study(write_invcontrol_study(tmp_path_factory.mktemp("invctl")))
+
+
+@pytest.fixture(scope="module")
+def syn300(tmp_path_factory):
+    """(study, session) of the 300-customer synthetic feeder (seed 0), half of the customers
+    flexible, ``max_total`` allocation, the tutorial's profiles assigned by seed: the feeder
+    the per-customer allocation at scale is tested on.  Module scope: each test module
+    compiles its own network (one circuit per OpenDSS engine)."""
+    from dataclasses import replace
+
+    from oe_opt.io.importers.synthetic import write_synthetic_feeder
+    from oe_opt.network.opendss import DssNetwork
+    from oe_opt.runs.day import Session
+    from oe_opt.runs.netset import network_study
+    from oe_opt.study import load_study
+
+    template = load_study(TUTORIAL)
+    template = replace(template, profiles=replace(template.profiles, assignment="seeded"),
+                       envelope=replace(template.envelope, allocation="max_total"))
+    master = write_synthetic_feeder(300, tmp_path_factory.mktemp("syn300"), seed=0)
+    net = DssNetwork(master, voltage_bases_kv=template.network.voltage_bases_kv)
+    study = network_study(template, master, net.load_names, 0.5)
+    return study, Session(study, net=net)
+
+
+def per_customer_setup(study, session, period: int):
+    """(problem, sensitivity model, limit rows, open-rows LP, evaluator set to `period`,
+    identity directions) for calling the per-customer cores directly."""
+    import numpy as np
+
+    from oe_opt.methods.cache import sensitivity_model
+    from oe_opt.methods.evaluator import PowerFlowEvaluator
+    from oe_opt.methods.slp import MAX_CUTS
+    from oe_opt.model.limits import limit_rows
+    from oe_opt.model.lp import EnvelopeLP
+    from oe_opt.network.base import mv_elements
+    from oe_opt.problem import build_problem
+
+    case = session.case()
+    problem = build_problem(study, case.flex_names)
+    sens = sensitivity_model(session.net, case.flex_idx)
+    rows = limit_rows(sens.layout, problem.limits, mv_elements(session.net))
+    n = len(case.flex_idx)
+    lp = EnvelopeLP(n, rows.n + MAX_CUTS, n_breakpoints=1, open_rows=True)
+    ev = PowerFlowEvaluator(session.net, problem.limits, case)
+    ev.set_period(period)
+    return problem, sens, rows, lp, ev, np.eye(n)

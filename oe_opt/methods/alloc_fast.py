@@ -55,7 +55,7 @@ import numpy as np
 
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
-from oe_opt.methods.row_generation import ActiveRows, RowGradients, initial_rows
+from oe_opt.methods.row_generation import ActiveRows, RowGradients, initial_rows, start_point
 from oe_opt.methods.slp import Candidate, settle
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.lp import EnvelopeLP
@@ -167,11 +167,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                  "bound_kw": bound_kw, "rel_tol": rel_tol, **counts}
         return SearchResult(x, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
-    x0 = np.zeros(nvar) if start is None else np.minimum(np.asarray(start, dtype=float), caps)
-    c0 = check(x0, "zero" if start is None else "start")
-    if not c0.ok and start is not None:
-        x0 = np.zeros(nvar)
-        c0 = check(x0, "zero")
+    x0, c0 = start_point(check, start, nvar, caps)
     if not c0.ok:
         return result(np.full(nvar, np.nan), INFEASIBLE, c0.binding, c0, 0)
     if np.all(caps <= 0):

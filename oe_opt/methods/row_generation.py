@@ -167,6 +167,26 @@ def initial_rows(active: ActiveRows, lin: Linearisation, step_c: np.ndarray,
     return np.union1d(first, active.near(lin.y, most=n))
 
 
+def start_point(check, start: np.ndarray | None, nvar: int,
+                caps: np.ndarray | None = None) -> tuple[np.ndarray, LimitCheck]:
+    """The verified start of a per-customer search: `start` (e.g. the equal allocation's
+    envelope, clipped to `caps`) if its power flow holds, else 0 kW.
+
+    ``check(x, step)`` checks envelopes `x` (kW per customer) with a full power flow.
+    Returns (x0, its check); a check that fails at 0 kW is the caller's infeasible period.
+    """
+    if start is None:
+        return np.zeros(nvar), check(np.zeros(nvar), "zero")
+    x0 = np.asarray(start, dtype=float)
+    if caps is not None:
+        x0 = np.minimum(x0, caps)
+    c0 = check(x0, "start")
+    if not c0.ok:
+        x0 = np.zeros(nvar)
+        c0 = check(x0, "zero")
+    return x0, c0
+
+
 def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                        sens: SensitivityModel, e: np.ndarray, all_rows: LimitRows,
                        caps_kw: np.ndarray, objective: Objective, improves: Improves, *,
@@ -232,11 +252,7 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                  "n_active_rows": len(active.idx), "active_rows": active.idx.copy(), **counts}
         return SearchResult(x, status, binding, c, ev.n_powerflows - n0, n_lp, extra)
 
-    x0 = np.zeros(nvar) if start is None else np.asarray(start, dtype=float)
-    c0 = check(x0, "zero" if start is None else "start")
-    if not c0.ok and start is not None:
-        x0 = np.zeros(nvar)
-        c0 = check(x0, "zero")
+    x0, c0 = start_point(check, start, nvar)
     if not c0.ok:
         return result(np.full(nvar, np.nan), INFEASIBLE, c0.binding, c0, 0)
     if np.all(caps <= 0):

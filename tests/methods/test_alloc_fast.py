@@ -11,43 +11,21 @@ are those of that state, the fresh ones those of the new state.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
-from conftest import TUTORIAL
-from oe_opt.io.importers.synthetic import write_synthetic_feeder
+from conftest import per_customer_setup
 from oe_opt.methods import optimised
 from oe_opt.methods.alloc_fast import REL_TOL, solve_alloc_fast
-from oe_opt.methods.cache import sensitivity_model
-from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.row_generation import RowGradients
-from oe_opt.methods.slp import MARGIN_KW, MAX_CUTS, TOL_KW
-from oe_opt.model.limits import limit_rows
+from oe_opt.methods.slp import MARGIN_KW, TOL_KW
 from oe_opt.model.lp import EnvelopeLP
-from oe_opt.network.base import mv_elements
-from oe_opt.network.opendss import DssNetwork
-from oe_opt.problem import build_problem
-from oe_opt.runs.day import Session, run_day
-from oe_opt.runs.netset import network_study
-from oe_opt.study import load_study
+from oe_opt.runs.day import run_day
 
 #: the cores are local methods stopping at different verified points (the fast one within
 #: REL_TOL of the LP bound at its own state); measured on syn300, periods 0, 24, 34: within
 #: 0.8 % of the cutting-plane loop and of the LP with every row
 TOTAL_REL_TOL = 1e-2
-
-
-@pytest.fixture(scope="module")
-def syn300(tmp_path_factory):
-    template = load_study(TUTORIAL)
-    template = replace(template, profiles=replace(template.profiles, assignment="seeded"),
-                       envelope=replace(template.envelope, allocation="max_total"))
-    master = write_synthetic_feeder(300, tmp_path_factory.mktemp("syn300f"), seed=0)
-    net = DssNetwork(master, voltage_bases_kv=template.network.voltage_bases_kv)
-    study = network_study(template, master, net.load_names, 0.5)
-    return study, Session(study, net=net)
 
 
 def _alloc(study, session, periods, core, monkeypatch):
@@ -74,15 +52,7 @@ def test_fast_core_is_verified_and_near_the_other_loops(syn300, monkeypatch):
 
 
 def _setup(study, session, period):
-    case = session.case()
-    problem = build_problem(study, case.flex_names)
-    sens = sensitivity_model(session.net, case.flex_idx)
-    rows = limit_rows(sens.layout, problem.limits, mv_elements(session.net))
-    n = len(case.flex_idx)
-    lp = EnvelopeLP(n, rows.n + MAX_CUTS, n_breakpoints=1, open_rows=True)
-    ev = PowerFlowEvaluator(session.net, problem.limits, case)
-    ev.set_period(period)
-    return problem, sens, rows, lp, ev, np.eye(n)
+    return per_customer_setup(study, session, period)
 
 
 def _fast(setup, direction, **kw):

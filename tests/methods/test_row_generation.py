@@ -8,42 +8,24 @@ flow; a row violated at an LP solution that was not among the first rows joins t
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
-from conftest import TUTORIAL
-from oe_opt.io.importers.synthetic import write_synthetic_feeder
+from conftest import TUTORIAL, per_customer_setup
 from oe_opt.methods import optimised
-from oe_opt.methods.cache import sensitivity_model
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.row_generation import ActiveRows, initial_rows, row_generation_slp
-from oe_opt.methods.slp import MAX_CUTS, MARGIN_KW, TOL_KW
+from oe_opt.methods.slp import MARGIN_KW, TOL_KW
 from oe_opt.model.allocations import get_allocation
-from oe_opt.model.limits import headroom, limit_rows
+from oe_opt.model.limits import headroom
 from oe_opt.model.lp import EnvelopeLP
-from oe_opt.network.base import mv_elements
-from oe_opt.network.opendss import DssNetwork
 from oe_opt.problem import build_problem
 from oe_opt.runs.day import Session, run_day
-from oe_opt.runs.netset import network_study
 from oe_opt.study import load_study
 
 #: the two loops are local methods (successive LPs) on the same problem and may stop at
 #: slightly different verified points; measured here: within 0.4 % of the total
 TOTAL_REL_TOL = 5e-3
-
-
-@pytest.fixture(scope="module")
-def syn300(tmp_path_factory):
-    template = load_study(TUTORIAL)
-    template = replace(template, profiles=replace(template.profiles, assignment="seeded"),
-                       envelope=replace(template.envelope, allocation="max_total"))
-    master = write_synthetic_feeder(300, tmp_path_factory.mktemp("syn300"), seed=0)
-    net = DssNetwork(master, voltage_bases_kv=template.network.voltage_bases_kv)
-    study = network_study(template, master, net.load_names, 0.5)
-    return study, Session(study, net=net)
 
 
 def _alloc(study, session, periods, mode, monkeypatch):
@@ -82,16 +64,9 @@ def test_auto_uses_row_generation_from_many_customers(syn300):
 
 def _direct(study, session, direction, generate):
     """row_generation_slp from 0 kW with only the rows near binding there to start with."""
-    case = session.case()
-    problem = build_problem(study, case.flex_names)
-    sens = sensitivity_model(session.net, case.flex_idx)
-    rows = limit_rows(sens.layout, problem.limits, mv_elements(session.net))
-    n = len(case.flex_idx)
-    lp = EnvelopeLP(n, rows.n + MAX_CUTS, n_breakpoints=1, open_rows=True)
-    ev = PowerFlowEvaluator(session.net, problem.limits, case)
-    ev.set_period(24)
+    problem, sens, rows, lp, ev, e = per_customer_setup(study, session, 24)
     objective = get_allocation("max_total")
-    res = row_generation_slp(ev, direction, lp, sens, np.eye(n), rows,
+    res = row_generation_slp(ev, direction, lp, sens, e, rows,
                              problem.customer_caps_kw(direction),
                              lambda m: objective.solve(m, None), objective.improves(None),
                              tol_kw=TOL_KW, margin_kw=MARGIN_KW, init_rows=0,
