@@ -91,16 +91,12 @@ def run(periods: int | None, flexible: float, allocation: str,
     if progress is None:
         env = run_day(study, "alloc", session=session, periods=chosen, voltages=False).envelopes
     else:
-        # period by period, each recorded as it ends (a partial run keeps what it measured;
-        # each run_day has its own evaluator, so no rows are carried from period to period)
-        import pandas as pd
-
-        parts = []
-        for p in chosen:
-            parts.append(run_day(study, "alloc", session=session, periods=[p],
-                                 voltages=False).envelopes)
-            progress(p, time.perf_counter() - t1, setup_s, parts[-1])
-        env = pd.concat(parts)
+        # one run_day over the periods, as `oe-opt run` computes a day (the solver carries its
+        # rows from one period to the next), each period recorded as it ends (a run stopped
+        # by its budget keeps what it measured)
+        env = run_day(study, "alloc", session=session, periods=chosen, voltages=False,
+                      on_period=lambda p, rows: progress(p, time.perf_counter() - t1, setup_s,
+                                                         rows)).envelopes
     periods_s = time.perf_counter() - t1
     cpu_s = time.process_time() - c0
     pd = env.groupby(["period", "direction"]).agg(

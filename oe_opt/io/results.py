@@ -81,11 +81,17 @@ class EnvelopeColumns:
         for k, value in (("oe_kw", oe), ("q_kvar", q), ("p_kw", p)):
             self.each[k].append(np.asarray(value, dtype=float))
 
-    def frame(self) -> pd.DataFrame:
-        """The table (columns :data:`ENVELOPE_COLUMNS`)."""
-        n, m = self.n, len(self.same["day"])
+    def __len__(self) -> int:
+        """Period-directions appended so far."""
+        return len(self.same["day"])
+
+    def frame(self, start: int = 0) -> pd.DataFrame:
+        """The table (columns :data:`ENVELOPE_COLUMNS`); from the `start`-th period-direction
+        appended on (0: all of them)."""
+        n, m = self.n, len(self.same["day"]) - start
         cols: dict[str, object] = {}
         for k, values in self.same.items():
+            values = values[start:]
             # the column type pandas infers from the Python values (as from the row lists),
             # each value repeated per customer; numbers straight from numpy when numpy infers
             # the same type (ints, floats, booleans: not a mix with None or text)
@@ -95,6 +101,7 @@ class EnvelopeColumns:
             cols[k] = arr.repeat(n)
         cols["customer"] = pd.Series(list(self.case.flex_names) * m)._values
         for k, parts in self.each.items():
+            parts = parts[start:]
             cols[k] = np.concatenate(parts) if parts else np.zeros(0)
         return pd.DataFrame(cols, columns=ENVELOPE_COLUMNS)
 

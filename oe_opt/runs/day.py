@@ -8,6 +8,7 @@ period and direction, and collect tidy DataFrames.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -74,7 +75,8 @@ class Session:
 
 def run_day(study: Study, method: str | None = None, day: int | None = None,
             session: Session | None = None, periods: list[int] | None = None,
-            voltages: bool = True, progress: bool = False) -> DayResult:
+            voltages: bool = True, progress: bool = False,
+            on_period: Callable[[int, pd.DataFrame], None] | None = None) -> DayResult:
     """Compute the envelopes of one day.
 
     Parameters
@@ -95,6 +97,10 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
     progress : bool
         Show a progress bar over the periods (tqdm, on stderr) once the day
         takes more than a second.
+    on_period : callable, optional
+        Called after each period with the period and its envelope rows (both
+        directions, the columns of the returned table): long days can record
+        what finished as it finishes.
 
     A period and direction whose power flow does not converge even with
     every flexible customer at 0 kW is reported with status
@@ -128,6 +134,7 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
         todo = tqdm(todo, unit="period", desc=f"{study.name} day {case.day}",
                     delay=PROGRESS_DELAY_S, leave=False)
     for t in todo:
+        first = len(table)
         for k, direction in enumerate(problem.directions):
             # the period's fixed injections once for both directions (the methods set only the
             # flexible customers')
@@ -138,6 +145,8 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
             table.append(t, direction, res, seconds)
             if voltages:
                 vrows.append(voltage_rows(session.net, case, t, direction, res))
+        if on_period is not None:
+            on_period(t, table.frame(first))
     env = table.frame()
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours, problem)

@@ -200,3 +200,32 @@ def test_the_day_table_by_columns_equals_the_rows_of_each_period(tutorial_runs):
         table.append(t, "import", res, 0.5 * t)
         rows.extend(envelope_rows(case, t, "import", "x", res, 0.5 * t))
     pd.testing.assert_frame_equal(table.frame(), pd.DataFrame(rows, columns=ENVELOPE_COLUMNS))
+
+
+def test_each_period_is_handed_over_as_it_finishes(tutorial_runs):
+    """run_day(on_period=...): every period's rows (both directions), in order, as the table
+    has them; a failing callback stops the day (what it recorded stays)."""
+    st, _, _ = tutorial_runs
+    session = Session(st)
+    seen = []
+    res = run_day(st, "lp", session=session, periods=[3, 20, 36], voltages=False,
+                  on_period=lambda t, rows: seen.append((t, rows)))
+    assert [t for t, _ in seen] == [3, 20, 36]
+    for t, rows in seen:
+        assert set(rows.period) == {t} and len(rows) == 2 * len(st.customers.flexible)
+    pd.testing.assert_frame_equal(pd.concat([r for _, r in seen], ignore_index=True),
+                                  res.envelopes)
+
+    class Stop(Exception):
+        pass
+
+    got = []
+
+    def stop_after_first(t, rows):
+        got.append(t)
+        raise Stop
+
+    with pytest.raises(Stop):
+        run_day(st, "lp", session=session, periods=[3, 20], voltages=False,
+                on_period=stop_after_first)
+    assert got == [3]
