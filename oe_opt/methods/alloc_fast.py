@@ -95,6 +95,12 @@ MODEL_FRAC = 3e-5
 SPARSE_FRAC = 1e-2
 #: rows within this share of their limit at the reported point seed the next period
 KEEP_FRAC = 2e-3
+#: start each period's LP with the rows kept from the same direction's previous period (the
+#: ``memory`` of :func:`solve_alloc_fast`).  Measured on the MV-LV feeder
+#: (benchmarks/alloc_mvlv_day.py --budget-s 600, the day in one run_day, the machine otherwise
+#: quiet, 2026-12-02): with them 38 of 96 period-directions finished in 600 s, without them 44
+#: (the kept rows, hundreds there, cost more gradients than the rounds they save), so off
+CARRY_ROWS = False
 
 
 def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
@@ -176,7 +182,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     lp.set_anchor(None)               # max_total alone (the vertex HiGHS finds)
     lin, dy = linearise(x0)
     active.add(initial_rows(active, lin, s * (caps - x0), INIT_ROWS))
-    if memory is not None and direction in memory:
+    if CARRY_ROWS and memory is not None and direction in memory:
         active.add(memory[direction])
     best_x, best_c, best_y = x0, c0, lin.y
     x_lin = x0
