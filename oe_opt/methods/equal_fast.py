@@ -330,16 +330,11 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             else:
                 x = cap_kw
 
-        def solved_quantities() -> np.ndarray:
-            # the node voltages the state read just read (engines without them: read again)
-            return sens.quantities(getattr(ev.net, "last_node_voltages", None))
-
-        # any use: the corners the rule chose at the last candidate checked by it, and the
-        # candidates so checked (a candidate that passes elsewhere than where the bracket
-        # closes is checked at those corners, without its own linearisation; the reported
-        # envelope always has its own: confirm())
+        # any use with reuse_corners: the corners the rule chose at the last candidate it
+        # checked, and the passes checked at those kept corners instead of their own
+        # (provisional: the reported envelope is never one of them, see the confirmation below)
         kept_masks: list[np.ndarray] | None = None
-        confirmed: set[float] = {0.0}
+        provisional: set[float] = set()
 
         def check(x: float, confirm: bool = True) -> tuple[LimitCheck, np.ndarray | None]:
             """The candidate's check and every row's headroom there (None: no convergence);
@@ -348,15 +343,17 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             nonlocal kept_masks
             if checker is None:
                 c, _, y = ev.check_quantities(-x if direction == "export" else x, sens)
-                confirmed.add(float(x))                        # full use: every check is final
                 return c, (headroom(rows, y) if y is not None else None)
             masks = None if (confirm or kept_masks is None or not reuse_corners) else kept_masks
             pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False,
                                masks=masks)
             corners_at[float(x)] = len(pc.corners)
+            if masks is None:
+                provisional.discard(float(x))
+            else:
+                provisional.add(float(x))
             if pc.lin is not None:
                 kept_masks = [m for m, _, _, _ in pc.corners]
-                confirmed.add(float(x))
             if not pc.full.converged:
                 return pc.check, None
             # all-at-OE's quantities (its linearisation's, or its state's), then every
@@ -387,13 +384,13 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 pts.append((x, h))
             if c.ok:
                 x_ok, h_ok, c_ok = x, h, c
-                if x_ok in confirmed:
+                if x_ok not in provisional:
                     conf = (x_ok, h_ok, c_ok)
                 if x >= cap_kw:
                     return result(float(cap_kw), AT_CAP, "cap", c, n_lp)
             else:
                 x_bad, c_bad = x, c
-            if x_bad is not None and x_bad - x_ok <= bracket_kw and x_ok not in confirmed:
+            if x_bad is not None and x_bad - x_ok <= bracket_kw and x_ok in provisional:
                 # the bracket closed on a pass checked at kept corners: the rule's own corners
                 # there (its power flow again, its linearisation)
                 c, h = check(x_ok, confirm=True)
