@@ -268,7 +268,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             # scaled back towards the best verified point: kept only if it gives more
             if c_s.ok and float(x_s.sum()) > float(best_x.sum()):
                 last_x, last_c, best_y = x_s, c_s, sens.quantities()
-    if memory is not None and last_c.ok:
+    if CARRY_ROWS and memory is not None and last_c.ok:
         rows = active.rows()
         rel = headroom(rows, best_y) / np.abs(rows.bound)
         memory[direction] = active.idx[rel < KEEP_FRAC]
