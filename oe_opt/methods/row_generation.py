@@ -44,7 +44,7 @@ import numpy as np
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.slp import (ANCHOR_WEIGHT, CREEP_KW, MAX_CUT_ROUNDS, MAX_INNER, Candidate,
-                                Linearise, Objective, settle,
+                                Linearise, Objective, Progress, settle,
                                 solve_on_model)
 from oe_opt.model.allocations import Improves
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, lp_rows
@@ -269,25 +269,22 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
         return rows, np.concatenate([extra, np.zeros(rows.n - len(extra))]), added > 0
 
     rows = active.rows()
-    extra = np.zeros(rows.n)
-    best_x, best_c = x0, c0
-    last_x, last_c = x0, c0
-    n_lp, fails = 0, 0
-    radius: float | None = None
+    prog = Progress(x0, c0, x0, c0, np.zeros(rows.n))
+    n_lp = 0
     warm: list = []
     curvature: float | None = None
     network_bound = True
     accepted = False
     for _ in range(max_iter):
-        box = (None, None) if radius is None else (last_x - radius, last_x + radius)
-        lp.set_anchor(last_x, ANCHOR_WEIGHT)
-        model = wrap.model(lin, direction, last_x)
+        box = prog.box()
+        lp.set_anchor(prog.last_x, ANCHOR_WEIGHT)
+        model = wrap.model(lin, direction, prog.last_x)
         for round_ in range(MAX_SOLVES_ON_MODEL):
             if generate:
                 # row generation on the model with the plain LP: add the rows the model
                 # predicts violated or near at its solution (every limit, no power flow)
                 for _ in range(MAX_GENERATION):
-                    a, b = lp_rows(rows, lin, dy, last_x, margin_kw, extra)
+                    a, b = lp_rows(rows, lin, dy, prog.last_x, margin_kw, prog.extra)
                     lp.update(a, b, caps, *box)
                     sol = objective(lp)
                     n_lp += sol.n_solves
@@ -295,20 +292,20 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                         break
                     y_x = model.quantities(np.clip(sol.x, 0.0, caps))
                     n_before = len(active.idx)
-                    rows, extra, added = grow(active.near(y_x), extra)
+                    rows, prog.extra, added = grow(active.near(y_x), prog.extra)
                     counts["n_generated"] += len(active.idx) - n_before
                     if not added:
                         break
             sol, k, warm, curvature = solve_on_model(
-                lp, objective, rows, lin, dy, last_x, caps, box, margin_kw, extra, model, warm,
-                curvature, max_inner, max_cut_rounds)
+                lp, objective, rows, lin, dy, prog.last_x, caps, box, margin_kw, prog.extra, model,
+                warm, curvature, max_inner, max_cut_rounds)
             n_lp += k
             if not sol.ok or not generate:
                 break
             # the model's solution may reach rows the plain LP did not: add them, re-solve
             n_before = len(active.idx)
-            rows, extra, added = grow(active.near(model.quantities(np.clip(sol.x, 0.0, caps))),
-                                      extra)
+            rows, prog.extra, added = grow(
+                active.near(model.quantities(np.clip(sol.x, 0.0, caps))), prog.extra)
             counts["n_generated"] += len(active.idx) - n_before
             if not added:
                 break
@@ -316,38 +313,28 @@ def row_generation_slp(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             break
         x = np.clip(sol.x, 0.0, caps)
         network_bound = len(sol.binding_rows) > 0
-        if last_c.ok and not improves(x, last_x, tol_kw):
+        if prog.last_c.ok and not improves(x, prog.last_x, tol_kw):
             accepted = True
             break
         c = check(x, "lp")
         if not c.converged:
-            last_x, last_c = x, c
+            prog.last_x, prog.last_c = x, c
             break
         lin, dy = linearise(x)
         # the power flow gives every limit's headroom: the rows violated or near binding join
         if generate:
             n_before = len(active.idx)
-            rows, extra, _ = grow(active.near(lin.y), extra)
+            rows, prog.extra, _ = grow(active.near(lin.y), prog.extra)
             counts["n_generated"] += len(active.idx) - n_before
-        if c.ok:
-            creeping = best_c is not c0 and not improves(x, best_x, creep)
-            best_x, best_c, fails = x, c, 0
-            extra[:] = 0.0
-            if creeping or np.all(x >= caps - 1e-12):
-                last_x, last_c, accepted = x, c, True
-                break
-        else:
-            fails += 1
-            if fails >= 3:
-                extra = extra + np.maximum(-headroom(rows, lin.y), 0.0)
-                step = 0.25 * float(np.max(np.abs(x - last_x)))
-                radius = step if radius is None else min(radius, step)
-        last_x, last_c = x, c
+        if prog.record(x, c, c0, rows, lin.y, improves, creep, caps):
+            accepted = True
+            break
     lp.set_anchor(None)
+    last_x, last_c = prog.last_x, prog.last_c
     if not accepted:
         network_bound = True
-        last_x, last_c = settle(check, linearise, rows, best_x, best_c, last_x, last_c, lin, dy,
-                                margin_kw, tol_kw)
+        last_x, last_c = settle(check, linearise, rows, prog.best_x, prog.best_c, last_x, last_c,
+                                lin, dy, margin_kw, tol_kw)
     if memory is not None and last_c.ok and lin.y is not None:
         # the rows near binding at the end (measured: the last power flow) seed the next period
         rel = headroom(rows, lin.y) / np.abs(rows.bound)

@@ -119,6 +119,69 @@ class Candidate:
 Objective = Callable[[EnvelopeLP], LPSolution]
 
 
+@dataclass
+class Progress:
+    """Where a successive LP stands between candidates (:func:`verify_and_tighten`,
+    :func:`~oe_opt.methods.row_generation.row_generation_slp`).
+
+    Attributes
+    ----------
+    best_x, best_c
+        The last verified candidate (kW per variable) and its check.
+    last_x, last_c
+        The last candidate (its state is the linearisation point) and its check.
+    extra : ndarray
+        Tightening of each LP row by violations measured at failed candidates (V or A).
+    fails : int
+        Failed candidates in a row.
+    radius : float or None
+        Trust region (kW) once re-linearising alone does not close in.
+    """
+
+    best_x: np.ndarray
+    best_c: LimitCheck
+    last_x: np.ndarray
+    last_c: LimitCheck
+    extra: np.ndarray
+    fails: int = 0
+    radius: float | None = None
+
+    def box(self) -> tuple:
+        """The trust region around the last candidate, as ``(lower, upper)`` (None: none)."""
+        if self.radius is None:
+            return (None, None)
+        return (self.last_x - self.radius, self.last_x + self.radius)
+
+    def record(self, x: np.ndarray, c: LimitCheck, c0: LimitCheck, rows: LimitRows,
+               y: np.ndarray, improves: Improves, creep: float, caps: np.ndarray) -> bool:
+        """Record the converged candidate `x` (check `c`, quantities `y` there); True when
+        the search ends at it (accepted).
+
+        A verified candidate is the new best and trusts the linearisation again (no
+        tightening); it ends the search when it creeps (improves the previous verified LP
+        candidate by less than `creep` in the sense of `improves`; `c0`, the start's check,
+        is not an LP candidate) or reaches every cap.  After three failures in a row,
+        re-linearising alone is not closing in: the violated rows are tightened by their
+        violation (the limits kept that much further away from now on) and the next steps
+        limited to a quarter of this one (trust region).
+        """
+        if c.ok:
+            creeping = self.best_c is not c0 and not improves(x, self.best_x, creep)
+            self.best_x, self.best_c, self.fails = x, c, 0
+            self.extra[:] = 0.0
+            if creeping or np.all(x >= caps - 1e-12):
+                self.last_x, self.last_c = x, c
+                return True
+        else:
+            self.fails += 1
+            if self.fails >= 3:
+                self.extra = self.extra + np.maximum(-headroom(rows, y), 0.0)
+                step = 0.25 * float(np.max(np.abs(x - self.last_x)))
+                self.radius = step if self.radius is None else min(self.radius, step)
+        self.last_x, self.last_c = x, c
+        return False
+
+
 class Linearise:
     """Linearisations in envelope variables at the last solved state.
 
@@ -267,59 +330,43 @@ def verify_and_tighten(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
         return result(x0, AT_CAP, "cap", c0, 0)
 
     lin, dy = linearise(ev, direction, x0)
-    best_x, best_c = x0, c0          # last verified candidate
-    last_x, last_c = x0, c0          # last candidate (its state is the linearisation point)
-    extra = np.zeros(rows.n)
-    n_lp, fails = 0, 0
-    radius: float | None = None      # trust region (kW) once re-linearising oscillates
+    prog = Progress(x0, c0, x0, c0, np.zeros(rows.n))
+    n_lp = 0
     warm: list = []                  # cutting-plane points of the last model
     curvature: float | None = None   # largest LP-model disagreement seen (see solve_on_model)
     network_bound = True
     accepted = False
     for _ in range(max_iter):
-        box = (None, None) if radius is None else (last_x - radius, last_x + radius)
-        lp.set_anchor(last_x, ANCHOR_WEIGHT)
+        lp.set_anchor(prog.last_x, ANCHOR_WEIGHT)
         sol, k, warm, curvature = solve_on_model(
-            lp, objective, rows, lin, dy, last_x, caps, box, margin_kw, extra,
-            linearise.model(lin, direction, last_x), warm, curvature, max_inner, max_cut_rounds)
+            lp, objective, rows, lin, dy, prog.last_x, caps, prog.box(), margin_kw, prog.extra,
+            linearise.model(lin, direction, prog.last_x), warm, curvature, max_inner,
+            max_cut_rounds)
         n_lp += k
         if not sol.ok:
             break
         x = np.clip(sol.x, 0.0, caps)
         network_bound = len(sol.binding_rows) > 0
-        if last_c.ok and not improves(x, last_x, tol_kw):
+        if prog.last_c.ok and not improves(x, prog.last_x, tol_kw):
             accepted = True
             break
         c = check(x, "lp")
         if not c.converged:
-            last_x, last_c = x, c
+            prog.last_x, prog.last_c = x, c
             break
         lin, dy = linearise(ev, direction, x)
-        if c.ok:
-            # creeping: the previous verified candidate was an LP one and this one improves it
-            # by less than creep_kw per variable (a further power flow would gain about as
-            # little; e.g. nearly parallel voltage limits let each re-linearisation move a bit)
-            creeping = best_c is not c0 and not improves(x, best_x, creep)
-            best_x, best_c, fails = x, c, 0
-            extra[:] = 0.0           # verified: the linearisation here is trusted again
-            if creeping or np.all(x >= caps - 1e-12):
-                last_x, last_c, accepted = x, c, True
-                break
-        else:
-            fails += 1
-            if fails >= 3:
-                # re-linearising alone is not closing in: tighten the violated rows by
-                # their violation (the limits are kept that much further away from now on)
-                # and limit the next steps to a quarter of this one (trust region)
-                extra = extra + np.maximum(-headroom(rows, lin.y), 0.0)
-                step = 0.25 * float(np.max(np.abs(x - last_x)))
-                radius = step if radius is None else min(radius, step)
-        last_x, last_c = x, c
+        # creeping: the previous verified candidate was an LP one and this one improves it
+        # by less than creep_kw per variable (a further power flow would gain about as
+        # little; e.g. nearly parallel voltage limits let each re-linearisation move a bit)
+        if prog.record(x, c, c0, rows, lin.y, improves, creep, caps):
+            accepted = True
+            break
     lp.set_anchor(None)
+    last_x, last_c = prog.last_x, prog.last_c
     if not accepted:
         network_bound = True
-        last_x, last_c = settle(check, lambda x: linearise(ev, direction, x), rows, best_x,
-                                best_c, last_x, last_c, lin, dy, margin_kw, tol_kw)
+        last_x, last_c = settle(check, lambda x: linearise(ev, direction, x), rows, prog.best_x,
+                                prog.best_c, last_x, last_c, lin, dy, margin_kw, tol_kw)
     if np.all(last_x >= caps - 1e-9) or not network_bound:
         return result(last_x, AT_CAP, "cap", last_c, n_lp)
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
