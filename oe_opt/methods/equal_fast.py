@@ -137,12 +137,6 @@ def _smallest_root_quiet(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.n
     return np.minimum(r1, r2)
 
 
-def _kept_voltages(ev: PowerFlowEvaluator, sens: SensitivityModel) -> np.ndarray:
-    """The node voltages of the state just solved: those its state read kept, else read."""
-    v = getattr(ev.net, "last_node_voltages", None)
-    return sens.node_voltages() if v is None else v
-
-
 def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,
                      rows: LimitRows, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
@@ -241,7 +235,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     errstate = np.errstate(divide="ignore", invalid="ignore")   # the roots' inf and nan
     errstate.__enter__()
     try:
-        c0, v0 = ev.check_zero(lambda: _kept_voltages(ev, sens), sens)
+        c0, v0 = ev.check_zero(sens=sens)
         history.append(Candidate(np.zeros(1), c0.ok, c0.binding, c0.margin_pct, "zero"))
 
         def result(oe, status, binding, c, n_lp):

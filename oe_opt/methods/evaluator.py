@@ -358,17 +358,23 @@ class PowerFlowEvaluator:
         until :meth:`set_period` moves to another period.  `at_state` is called
         right after that power flow (e.g. to read the solved node voltages) and its
         result cached with the check.  Only the first call runs (and counts) a power
-        flow.  With `sens`, the check is :meth:`check_quantities`'s (the same verdict).
+        flow.  With `sens` (and no `at_state`), the check is :meth:`check_quantities`'s
+        (the same verdict) and the node voltages it read are cached with it.
 
         Returns
         -------
         (LimitCheck, object)
-            The check and what `at_state` returned there (None without it).
+            The check and what `at_state` returned there, or the node voltages with
+            `sens` (None without either, or when the power flow did not converge).
         """
         hit = self.period_cache.get("zero")
         if hit is None:
-            c = self.check(0.0) if sens is None else self.check_quantities(0.0, sens)[0]
-            hit = (c, at_state() if (at_state is not None and c.converged) else None)
+            if sens is not None and at_state is None:
+                c, v, _ = self.check_quantities(0.0, sens)
+                hit = (c, v)
+            else:
+                c = self.check(0.0)
+                hit = (c, at_state() if (at_state is not None and c.converged) else None)
             self.period_cache["zero"] = hit
         return hit
 
