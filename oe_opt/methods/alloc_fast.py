@@ -308,18 +308,21 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
     sol_ok = None
     n = 0
     worst = -np.inf
+    # the LP's rows as far as built: coefficients (sparsified; a tangent in place of its row),
+    # linear usage at x = 0 and margin; the rows only grow (appended rows keep their places)
+    a = np.zeros((0, len(x_lin)))
+    use0 = margin = np.zeros(0)
     for _ in range(MAX_ROUNDS):
         rows = active.rows()
         shift = np.concatenate([shift, np.zeros(rows.n - len(shift))])
         ext = np.concatenate([extra, np.zeros(rows.n - len(extra))])
-        a = rows.sign[:, None] * dy[rows.q]
-        use0 = rows.sign * lin.y[rows.q] - a @ x_lin         # linear usage at x = 0
-        for k, (g, u0) in tangent.items():
-            a[k], use0[k] = g, u0
-        a = _sparse(a)
-        use0 = np.where(np.isin(np.arange(rows.n), list(tangent)), use0,
-                        rows.sign * lin.y[rows.q] - a @ x_lin)
-        room = (rows.bound - row_margin(a, margin_kw) - ext - use0      # for a x
+        if rows.n > len(a):
+            new = slice(len(a), rows.n)
+            a_new = _sparse(rows.sign[new, None] * dy[rows.q[new]])
+            a = np.vstack([a, a_new])
+            use0 = np.concatenate([use0, rows.sign[new] * lin.y[rows.q[new]] - a_new @ x_lin])
+            margin = np.concatenate([margin, row_margin(a_new, margin_kw)])
+        room = (rows.bound - margin - ext - use0                          # for a x
                 - MODEL_FRAC * np.abs(rows.bound))
         lp.update(a, np.maximum(room - shift, 0.0), caps)
         sol = lp.solve_max_total()
@@ -343,6 +346,9 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
             counts["n_tangents"] += len(bad)
             for k, gk in zip(bad, g):
                 tangent[int(k)] = (gk, float(use[k] - gk @ x))
+                a[k] = _sparse(gk[None, :])[0]
+                use0[k] = tangent[int(k)][1]
+                margin[k] = row_margin(a[k:k + 1], margin_kw)[0]
             shift[bad] = 0.0
         n_before = len(active.idx)
         active.add(active.near(y, 0.0))

@@ -287,3 +287,32 @@ def test_matrix_free_rows_are_the_full_linearisation(tutorial, solver, p_kw):
     step = np.linspace(-3.0, 2.0, len(p))
     assert rel_err(lazy.model.predict(step), full.model.predict(step)) < 1e-9
     assert rel_err(lazy.model.gradient(step, q), full.model.gradient(step, q)) < 1e-6
+
+
+@pytest.mark.parametrize("p_kw", [0.0, 7.0])
+def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch, p_kw):
+    """With the network cut into blocks (:mod:`oe_opt.model.blocks`, forced on the tutorial:
+    on real feeders from ``BLOCK_MIN_NODES``), the adjoint rows at the linearisation and at
+    a predicted step equal the full linearisation's."""
+    import oe_opt.model.blocks as blocks
+    import oe_opt.model.sensitivity as sensitivity
+
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 0)
+    monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
+    st, session, case, ev = tutorial[:4]
+    sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
+    assert sens.partition is not None and len(sens.partition.blocks) >= 3
+    ev.set_period(33)
+    p = np.full(len(case.flex_idx), p_kw)
+    ev.solve(p)
+    full, lazy = sens.analytic(p), sens.analytic_rows(p)
+    q = np.arange(0, sens.layout.n, 3)
+    g = lazy.model.gradient(np.zeros(len(p)), q)
+    assert sens.n_block_inverses == 1              # the rows came from a block inverse
+    assert rel_err(g, full.dy_dp[q]) < 1e-7
+    step = np.linspace(-3.0, 2.0, len(p))
+    assert rel_err(lazy.model.gradient(step, q), full.model.gradient(step, q)) < 1e-6
+    assert sens.n_block_inverses == 2
+    lazy.model.gradient(np.zeros(len(p)), q[:5])    # kept: no third one
+    assert sens.n_block_inverses == 2
