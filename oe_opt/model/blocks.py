@@ -116,72 +116,121 @@ def _real(nodes: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([nodes, n + nodes])
 
 
-class BlockInverse:
-    """``sigma^T A^-1 R`` for one matrix `A` and one set of directions `R`, by blocks.
+class BlockPlan:
+    """The parts of ``A0`` by the blocks of a partition, cut once for many
+    :class:`BlockInverse` of ``A0 + delta`` (the load terms change from state to state, the
+    network does not).
 
     Parameters
     ----------
-    a : sparse matrix, shape (2n, 2n)
-        The real-form matrix (``J0 + D``).
+    a0 : sparse matrix, shape (2n, 2n)
+        The real-form matrix of the network (``J0``).
     partition : Partition
         Of the n nodes (:func:`partition_nodes`).
+
+    Raises
+    ------
+    ValueError
+        If two blocks of `partition` are coupled in `a0`.
+    """
+
+    def __init__(self, a0: sp.spmatrix, partition: Partition):
+        n = partition.n_nodes
+        a0 = sp.csr_matrix(a0)
+        self.n = n
+        self.i_r = _real(partition.interface, n)
+        a_ic = sp.csc_matrix(a0[self.i_r])                   # interface rows, all columns
+        self.s0 = a_ic[:, self.i_r].toarray()
+        self.blocks = []
+        for nodes in partition.blocks:
+            b_r = _real(nodes, n)
+            rows = a0[b_r]
+            a_bb = sp.csc_matrix(rows[:, b_r])
+            a_bi = sp.csc_matrix(rows[:, self.i_r])
+            if rows.nnz != a_bb.nnz + a_bi.nnz:
+                raise ValueError("blocks of the partition are coupled to each other (not a "
+                                 "partition of this matrix)")
+            ports = np.nonzero(np.diff(a_bi.indptr))[0]
+            self.blocks.append((b_r, a_bb, a_bi[:, ports].toarray(), a_ic[:, b_r], ports))
+        #: the blocks' unknowns in block order (the rows of the kept solutions)
+        self.order = np.concatenate([b[0] for b in self.blocks])
+
+    def inverse(self, delta: sp.spmatrix, r: sp.spmatrix, splu=spl.splu) -> "BlockInverse":
+        """:class:`BlockInverse` of ``A0 + delta`` for the directions `r` (2n x m, sparse);
+        `delta` (2n x 2n, sparse) must stay inside the blocks and the interface."""
+        return BlockInverse(self, delta, r, splu)
+
+
+class BlockInverse:
+    """``sigma^T A^-1 R`` for one matrix ``A = A0 + delta`` and one set of directions `R`,
+    by blocks (:class:`BlockPlan`).
+
+    Parameters
+    ----------
+    plan : BlockPlan
+        ``A0`` by blocks.
+    delta : sparse matrix, shape (2n, 2n)
+        The state's terms (``D``), inside the blocks and the interface.
     r : sparse matrix, shape (2n, m)
         The directions (one column per flexible customer), real form.
     splu : callable
         ``splu(csc) -> factor`` with a ``solve`` method (the caller's sparse LU).
+
+    Raises
+    ------
+    ValueError
+        If `delta` couples a block to another block or to the interface.
     """
 
-    def __init__(self, a: sp.spmatrix, partition: Partition, r: sp.spmatrix, splu=spl.splu):
-        n = partition.n_nodes
-        a = sp.csr_matrix(a)
+    def __init__(self, plan: BlockPlan, delta: sp.spmatrix, r: sp.spmatrix, splu=spl.splu):
+        n, i_r = plan.n, plan.i_r
+        delta = sp.csr_matrix(delta)
         r = sp.csr_matrix(r)
-        i_r = _real(partition.interface, n)
         ni, m = len(i_r), r.shape[1]
-        a_ic = sp.csc_matrix(a[i_r])                       # interface rows, all columns
-        s = a_ic[:, i_r].toarray()
+        d_i = delta[i_r]
+        d_ii = d_i[:, i_r]
+        s = plan.s0 + d_ii.toarray()
+        coupled = d_i.nnz != d_ii.nnz
         h = r[i_r].toarray()
-        x_rows, x_cols, x_vals = [], [], []
-        m_rows, m_cols, m_vals = [], [], []
-        for nodes in partition.blocks:
-            b_r = _real(nodes, n)
-            rows = a[b_r]
-            a_bb = sp.csc_matrix(rows[:, b_r])
-            a_bi = sp.csc_matrix(rows[:, i_r])
-            if rows.nnz != a_bb.nnz + a_bi.nnz:
-                raise ValueError("blocks of the partition are coupled to each other (not a "
-                                 "partition of this matrix)")
-            lu = splu(a_bb)
-            a_ib = a_ic[:, b_r]
-            ports = np.nonzero(np.diff(a_bi.indptr))[0]
+        x_parts, x_cols, m_parts = [], [], []
+        for b_r, a_bb, a_bp, a_ib, ports in plan.blocks:
+            d_b = delta[b_r]
+            d_bb = d_b[:, b_r]
+            coupled |= d_b.nnz != d_bb.nnz
+            lu = splu(sp.csc_matrix(a_bb + d_bb))
+            mb = lu.solve(a_bp) if len(ports) else np.zeros((len(b_r), 0))  # A_bb^-1 A_bI
             if len(ports):
-                mb = lu.solve(a_bi[:, ports].toarray())        # A_bb^-1 A_bI (its ports)
                 s[:, ports] -= a_ib @ mb
-                rr, cc = np.nonzero(mb)
-                m_rows.append(b_r[rr]), m_cols.append(ports[cc]), m_vals.append(mb[rr, cc])
+            m_parts.append((mb, ports))
             r_b = sp.csc_matrix(r[b_r])
             flex = np.nonzero(np.diff(r_b.indptr))[0]
+            xb = lu.solve(r_b[:, flex].toarray()) if len(flex) else np.zeros((len(b_r), 0))
             if len(flex):
-                xb = lu.solve(r_b[:, flex].toarray())          # A_bb^-1 R_b (its customers)
-                h[:, flex] -= a_ib @ xb
-                rr, cc = np.nonzero(xb)
-                x_rows.append(b_r[rr]), x_cols.append(flex[cc]), x_vals.append(xb[rr, cc])
-
-        def assemble(rows, cols, vals, shape):
-            if not rows:
-                return sp.csr_matrix(shape)
-            return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
-                                                         np.concatenate(cols))), shape=shape)
-
-        self._x = assemble(x_rows, x_cols, x_vals, (2 * n, m))
-        self._mt = assemble(m_rows, m_cols, m_vals, (2 * n, ni)).T.tocsr()
+                h[:, flex] -= a_ib @ xb                         # A_bb^-1 R_b (its customers)
+            x_parts.append((xb, flex))
+        if coupled:
+            raise ValueError("the state's terms couple blocks of the partition (not a "
+                             "partition of this matrix)")
+        self._x = _stack_rows(x_parts, m)                       # rows in plan.order
+        self._mt = _stack_rows(m_parts, ni).T.tocsr()
         self._sh = sla.lu_solve(sla.lu_factor(s, check_finite=False), h, check_finite=False)
-        self._i_r = i_r
+        self._plan = plan
         self.shape = (2 * n, m)
 
     def products(self, sigma: sp.spmatrix) -> np.ndarray:
         """``sigma^T A^-1 R``: one row per column of `sigma` (shape (2n, q), sparse), one
         column per direction."""
-        sigma = sp.csc_matrix(sigma)
-        local = (sigma.T @ self._x).toarray()
-        y_i = sigma[self._i_r].toarray() - self._mt @ sigma
+        sigma = sp.csr_matrix(sigma)
+        s_b = sigma[self._plan.order]
+        local = (s_b.T @ self._x).toarray()
+        y_i = sigma[self._plan.i_r].toarray() - self._mt @ s_b
         return local + np.asarray(y_i).T @ self._sh
+
+
+def _stack_rows(parts: list[tuple[np.ndarray, np.ndarray]], n_cols: int) -> sp.csr_matrix:
+    """CSR of dense blocks stacked by rows, block k's columns at ``parts[k][1]``."""
+    counts = np.concatenate([np.full(v.shape[0], len(c)) for v, c in parts])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate([np.tile(c, v.shape[0]) for v, c in parts])
+    data = np.concatenate([v.ravel() for v, _ in parts])
+    return sp.csr_matrix((data, indices.astype(np.int64), indptr), shape=(len(counts), n_cols))

@@ -76,7 +76,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 
 from oe_opt.errors import NetworkError
-from oe_opt.model.blocks import BlockInverse, Partition, partition_nodes
+from oe_opt.model.blocks import BlockInverse, BlockPlan, Partition, partition_nodes
 from oe_opt.network.base import EngineCapabilityError, NetworkEngine, NetworkMatrices, RowProduct
 
 #: load-sign power of one kW in watts (consumption raises the drawn current)
@@ -104,8 +104,8 @@ SOLVE_CHUNK = 16
 #: the sparse solver's adjoint rows go by blocks of the network (:mod:`oe_opt.model.blocks`)
 #: from this many nodes: on the MV-LV feeder 0.25 ms per row instead of 2.5 ms by the whole LU
 BLOCK_MIN_NODES = 2000
-#: ... for this many rows or more at a state (a block inverse costs about as much as 100 rows by
-#: the whole LU on the MV-LV feeder), or for any rows at a state whose block inverse is kept
+#: ... once this many rows were asked at a state (a block inverse costs about as much as 70-100
+#: rows by the whole LU on the 2,000-customer and MV-LV feeders)
 BLOCK_MIN_ROWS = 64
 #: block inverses kept (the last states asked)
 BLOCK_KEEP = 2
@@ -547,7 +547,7 @@ class SensitivityModel:
             # dx = P dV, dV = (J0 + D)^-1 [r at K] (real form): the functional Re(w P dV) is
             # sigma . [Re dV; Im dV] with sigma = [Re(wP), -Im(wP)]
             n = self.n_nodes
-            bi = self._block_inverse(d, vk, e, r, make=len(q_idx) >= BLOCK_MIN_ROWS)
+            bi = self._block_inverse(d, vk, e, r, len(q_idx))
             if bi is not None:
                 return bi.products(self._adjoint_rhs(q_idx, w, sparse=True))
             if lu is None and len(q_idx) >= SPARSE_LU_COLUMNS:
@@ -609,12 +609,13 @@ class SensitivityModel:
         return sig
 
     def _block_inverse(self, d: np.ndarray, vk: np.ndarray, e: np.ndarray, r: sp.spmatrix,
-                       make: bool = True) -> BlockInverse | None:
+                       n_rows: int) -> BlockInverse | None:
         """The :class:`~oe_opt.model.blocks.BlockInverse` of ``J0 + D`` for the load terms
         `d` and the directions ``r`` (kW per unit at the injection nodes, from `vk` and
-        `e`); None without a partition, or if it is not kept and not `make`.  The last
-        :data:`BLOCK_KEEP` are kept: a state's rows arrive in several batches, between
-        which a few rows are asked at other states."""
+        `e`), asked for `n_rows` rows; None without a partition, or while fewer than
+        :data:`BLOCK_MIN_ROWS` rows were asked at this state (the whole LU is cheaper for a
+        few).  The last :data:`BLOCK_KEEP` are kept: a state's rows arrive in several
+        batches, between which a few rows are asked at other states."""
         if self._partition is None:
             return None
         key = (d.tobytes(), vk.tobytes())
@@ -623,7 +624,11 @@ class SensitivityModel:
             if ke is e and k == key:
                 kept.append(kept.pop(i))
                 return bi
-        if not make:
+        asked = self.__dict__.setdefault("_rows_asked", {})
+        if key not in asked and len(asked) > 8:
+            asked.clear()
+        asked[key] = asked.get(key, 0) + n_rows
+        if asked[key] < BLOCK_MIN_ROWS:
             return None
         n = self.n_nodes
         rc = sp.coo_matrix(r)
@@ -631,7 +636,9 @@ class SensitivityModel:
             (np.concatenate([rc.data.real, rc.data.imag]),
              (np.concatenate([self._k[rc.row], n + self._k[rc.row]]),
               np.concatenate([rc.col, rc.col]))), shape=(2 * n, r.shape[1]))
-        bi = BlockInverse(self._j0 + self._load_terms(d), self._partition, real_r, splu=_splu)
+        if getattr(self, "_block_plan", None) is None:
+            self._block_plan = BlockPlan(self._j0, self._partition)
+        bi = self._block_plan.inverse(self._load_terms(d), real_r, splu=_splu)
         kept.append((key, e, bi))
         del kept[:-BLOCK_KEEP]
         self._n_bi = self.n_block_inverses + 1

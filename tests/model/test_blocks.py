@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from oe_opt.model.blocks import BlockInverse, Partition, partition_nodes
+from oe_opt.model.blocks import BlockPlan, Partition, partition_nodes
 
 
 def tree_network(n_buses: int, seed: int, extra_edges: int = 0):
-    """Real form (2n x 2n) of a random radial network's admittance matrix plus load terms,
-    two nodes per bus; `extra_edges` random links make it meshed."""
+    """Real form (2n x 2n) of a random radial network's admittance matrix and of load terms
+    (as J0 and D), two nodes per bus; `extra_edges` random links make it meshed."""
     rng = np.random.default_rng(seed)
     parent = [-1] + [int(rng.integers(0, b)) for b in range(1, n_buses)]
     edges = [(b, parent[b]) for b in range(1, n_buses)]
@@ -30,15 +30,16 @@ def tree_network(n_buses: int, seed: int, extra_edges: int = 0):
     y[1, 1] += 50.0 - 100j
     y = y.tocsr()
     g, b = y.real, y.imag
-    a = sp.bmat([[g, -b], [b, g]]).tolil()
+    a0 = sp.bmat([[g, -b], [b, g]]).tocsc()
+    delta = sp.lil_matrix((2 * n, 2 * n))
     for k in rng.choice(n, n // 3, replace=False):           # load terms, as in J0 + D
         d = rng.normal(0, 0.05, 2)
-        a[k, k] += d[0]
-        a[k, n + k] += d[1]
-        a[n + k, k] += d[1]
-        a[n + k, n + k] -= d[0]
+        delta[k, k] += d[0]
+        delta[k, n + k] += d[1]
+        delta[n + k, k] += d[1]
+        delta[n + k, n + k] -= d[0]
     names = [f"b{i // 2}.{i % 2 + 1}" for i in range(n)]
-    return a.tocsc(), y, names
+    return a0, delta.tocsr(), y, names
 
 
 def random_columns(n_rows: int, n_cols: int, seed: int) -> sp.csc_matrix:
@@ -51,7 +52,7 @@ def random_columns(n_rows: int, n_cols: int, seed: int) -> sp.csc_matrix:
 def test_products_equal_a_direct_solve(extra_edges, block_nodes):
     """``sigma^T A^-1 R`` by blocks equals the dense solve, radial or meshed, for rows and
     directions anywhere (interface nodes included), however the network is cut."""
-    a, y, names = tree_network(120, seed=1, extra_edges=extra_edges)
+    a0, delta, y, names = tree_network(120, seed=1, extra_edges=extra_edges)
     part = partition_nodes(y, names, block_nodes)
     n = y.shape[0]
     assert sorted(np.concatenate([part.interface, *part.blocks]).tolist()) == list(range(n))
@@ -63,13 +64,15 @@ def test_products_equal_a_direct_solve(extra_edges, block_nodes):
     i0 = int(part.interface[0]) if len(part.interface) else 0
     r = sp.hstack([r, sp.csc_matrix(([1.0], ([i0], [0])), shape=(2 * n, 1))]).tocsc()
     sigma = sp.hstack([sigma, sp.csc_matrix(([1.0], ([n + i0], [0])), shape=(2 * n, 1))]).tocsc()
-    want = sigma.T.toarray() @ np.linalg.solve(a.toarray(), r.toarray())
-    got = BlockInverse(a, part, r).products(sigma)
-    assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max()
+    plan = BlockPlan(a0, part)
+    for scale in (1.0, 2.0):                      # one plan, two states
+        want = sigma.T.toarray() @ np.linalg.solve((a0 + scale * delta).toarray(), r.toarray())
+        got = plan.inverse(scale * delta, r).products(sigma)
+        assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max()
 
 
 def test_blocks_touch_only_the_interface():
-    a, y, names = tree_network(200, seed=4)
+    _, _, y, names = tree_network(200, seed=4)
     part = partition_nodes(y, names, 20)
     block_of = np.full(y.shape[0], -1)
     for i, nodes in enumerate(part.blocks):
@@ -86,12 +89,17 @@ def test_blocks_touch_only_the_interface():
 
 def test_a_partition_whose_blocks_couple_is_refused():
     """Moving one node of a block into another block couples them: refused, not a wrong
-    product."""
-    a, y, names = tree_network(120, seed=1)
+    product; so are state terms that couple two blocks."""
+    a0, delta, y, names = tree_network(120, seed=1)
     part = partition_nodes(y, names, 20)
     first, second = part.blocks[0], part.blocks[1]
     bad = Partition(part.interface, [first[1:], np.sort(np.append(second, first[0])),
                                      *part.blocks[2:]])
     r = random_columns(2 * y.shape[0], 5, seed=2)
     with pytest.raises(ValueError, match="coupled"):
-        BlockInverse(a, bad, r)
+        BlockPlan(a0, bad)
+    plan = BlockPlan(a0, part)
+    plan.inverse(delta, r)                                    # inside the blocks: fine
+    link = sp.csr_matrix(([0.1], ([int(first[0])], [int(second[0])])), shape=a0.shape)
+    with pytest.raises(ValueError, match="couple"):
+        plan.inverse(delta + link, r)
