@@ -152,8 +152,12 @@ class BlockPlan:
                                  "partition of this matrix)")
             ports = np.nonzero(np.diff(a_bi.indptr))[0]
             self.blocks.append((b_r, a_bb, a_bi[:, ports].toarray(), a_ic[:, b_r], ports))
-        #: the blocks' unknowns in block order (the rows of the kept solutions)
-        self.order = np.concatenate([b[0] for b in self.blocks])
+        #: per real unknown: its block (-1: interface) and its position in the block
+        self.block_of = np.full(2 * n, -1)
+        self.local_of = np.full(2 * n, -1)
+        for k, b in enumerate(self.blocks):
+            self.block_of[b[0]] = k
+            self.local_of[b[0]] = np.arange(len(b[0]))
 
     def inverse(self, delta: sp.spmatrix, r: sp.spmatrix, splu=spl.splu) -> "BlockInverse":
         """:class:`BlockInverse` of ``A0 + delta`` for the directions `r` (2n x m, sparse);
@@ -192,7 +196,7 @@ class BlockInverse:
         s = plan.s0 + d_ii.toarray()
         coupled = d_i.nnz != d_ii.nnz
         h = r[i_r].toarray()
-        x_parts, x_cols, m_parts = [], [], []
+        x_parts, m_parts = [], []
         for b_r, a_bb, a_bp, a_ib, ports in plan.blocks:
             d_b = delta[b_r]
             d_bb = d_b[:, b_r]
@@ -211,26 +215,48 @@ class BlockInverse:
         if coupled:
             raise ValueError("the state's terms couple blocks of the partition (not a "
                              "partition of this matrix)")
-        self._x = _stack_rows(x_parts, m)                       # rows in plan.order
-        self._mt = _stack_rows(m_parts, ni).T.tocsr()
+        self._parts = [(xb, flex, mb, ports) for (xb, flex), (mb, ports) in zip(x_parts, m_parts)]
         self._sh = sla.lu_solve(sla.lu_factor(s, check_finite=False), h, check_finite=False)
         self._plan = plan
         self.shape = (2 * n, m)
 
+    def solution(self) -> np.ndarray:
+        """``A^-1 R`` (shape (2n, m), dense): ``x_I = S^-1 (R_I - A_IB X)`` and
+        ``x_B = X - M x_I``, one product per block instead of one solve per direction."""
+        plan = self._plan
+        x = np.empty(self.shape)
+        x[plan.i_r] = self._sh
+        for (b_r, *_), (xb, flex, mb, ports) in zip(plan.blocks, self._parts):
+            xs = -(mb @ self._sh[ports]) if len(ports) else np.zeros((len(b_r), self.shape[1]))
+            xs[:, flex] += xb
+            x[b_r] = xs
+        return x
+
     def products(self, sigma: sp.spmatrix) -> np.ndarray:
         """``sigma^T A^-1 R``: one row per column of `sigma` (shape (2n, q), sparse), one
         column per direction."""
+        plan = self._plan
         sigma = sp.csr_matrix(sigma)
-        s_b = sigma[self._plan.order]
-        local = (s_b.T @ self._x).toarray()
-        y_i = sigma[self._plan.i_r].toarray() - self._mt @ s_b
-        return local + np.asarray(y_i).T @ self._sh
-
-
-def _stack_rows(parts: list[tuple[np.ndarray, np.ndarray]], n_cols: int) -> sp.csr_matrix:
-    """CSR of dense blocks stacked by rows, block k's columns at ``parts[k][1]``."""
-    counts = np.concatenate([np.full(v.shape[0], len(c)) for v, c in parts])
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    indices = np.concatenate([np.tile(c, v.shape[0]) for v, c in parts])
-    data = np.concatenate([v.ravel() for v, _ in parts])
-    return sp.csr_matrix((data, indices.astype(np.int64), indptr), shape=(len(counts), n_cols))
+        q = sigma.shape[1]
+        local = np.zeros((q, self.shape[1]))
+        y_i = sigma[plan.i_r].toarray()                        # sigma_I - M^T sigma_B
+        coo = sp.coo_matrix(sigma)
+        blk = plan.block_of[coo.row]
+        inside = blk >= 0
+        rows, cols, vals, blk = coo.row[inside], coo.col[inside], coo.data[inside], blk[inside]
+        order = np.argsort(blk, kind="stable")
+        rows, cols, vals, blk = rows[order], cols[order], vals[order], blk[order]
+        cuts = np.flatnonzero(np.diff(blk)) + 1
+        for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(blk)]])):
+            if lo == hi:
+                continue
+            b = int(blk[lo])
+            xb, flex, mb, ports = self._parts[b]
+            used, col_pos = np.unique(cols[lo:hi], return_inverse=True)
+            s_b = sp.csr_matrix((vals[lo:hi], (col_pos, plan.local_of[rows[lo:hi]])),
+                                shape=(len(used), xb.shape[0]))
+            if len(flex):
+                local[np.ix_(used, flex)] += s_b @ xb
+            if len(ports):
+                y_i[np.ix_(ports, used)] -= (s_b @ mb).T
+        return local + y_i.T @ self._sh

@@ -471,7 +471,7 @@ class EnvelopeLP:
     def _push_lim_highspy(self) -> None:
         A, b = self._A, self._b
         # rows that cannot bind anywhere in the box are left out
-        reach = np.clip(A, 0.0, None) @ self._hi + np.clip(A, None, 0.0) @ self._lo
+        reach = self._box_reach(A)
         keep = np.nonzero(reach > b)[0]
         if self.open_rows and not self.active_set and self._append_rows(A, b, keep):
             return
@@ -493,6 +493,27 @@ class EnvelopeLP:
         if self.open_rows:
             self._pushed = (A, b)
             self._warm_basis()
+
+    def _box_reach(self, A: np.ndarray) -> np.ndarray:
+        """The largest value of each row ``A x`` over the box (the rows that exceed their
+        bound nowhere in it cannot bind).  Kept for the rows of the last call: with the same
+        box, rows that start with the same coefficients keep their reach (``open_rows``
+        grows the rows round by round)."""
+        kept = getattr(self, "_reach_kept", None)
+        m0 = 0
+        if kept is not None:
+            A0, lo, hi, r0 = kept
+            m0 = len(r0)
+            if (len(A) < m0 or not np.array_equal(lo, self._lo) or not np.array_equal(hi, self._hi)
+                    or not np.array_equal(A0, A[:m0])):
+                m0 = 0
+        new = A[m0:]
+        r_new = np.clip(new, 0.0, None) @ self._hi
+        if self._lo.any():
+            r_new += np.clip(new, None, 0.0) @ self._lo
+        reach = np.concatenate([kept[3], r_new]) if m0 else r_new
+        self._reach_kept = (A, self._lo, self._hi, reach)
+        return reach
 
     def _append_rows(self, A: np.ndarray, b: np.ndarray, keep: np.ndarray) -> bool:
         """``open_rows``: when the rows given start with the rows pushed last (the same

@@ -67,8 +67,11 @@ def test_products_equal_a_direct_solve(extra_edges, block_nodes):
     plan = BlockPlan(a0, part)
     for scale in (1.0, 2.0):                      # one plan, two states
         want = sigma.T.toarray() @ np.linalg.solve((a0 + scale * delta).toarray(), r.toarray())
-        got = plan.inverse(scale * delta, r).products(sigma)
+        inverse = plan.inverse(scale * delta, r)
+        got = inverse.products(sigma)
         assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max()
+        x = np.linalg.solve((a0 + scale * delta).toarray(), r.toarray())
+        assert np.abs(inverse.solution() - x).max() <= 1e-10 * np.abs(x).max()
 
 
 def test_blocks_touch_only_the_interface():

@@ -297,16 +297,17 @@ def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch
     import oe_opt.model.blocks as blocks
     import oe_opt.model.sensitivity as sensitivity
 
-    monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
-    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 0)
-    monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
     st, session, case, ev = tutorial[:4]
-    sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
-    assert sens.partition is not None and len(sens.partition.blocks) >= 3
     ev.set_period(33)
     p = np.full(len(case.flex_idx), p_kw)
     ev.solve(p)
-    full, lazy = sens.analytic(p), sens.analytic_rows(p)
+    full = SensitivityModel(session.net, case.flex_idx, solver="sparse").analytic(p)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 0)
+    monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
+    sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
+    assert sens.partition is not None and len(sens.partition.blocks) >= 3
+    lazy = sens.analytic_rows(p)
     q = np.arange(0, sens.layout.n, 3)
     g = lazy.model.gradient(np.zeros(len(p)), q)
     assert sens.n_block_inverses == 1              # the rows came from a block inverse
@@ -316,3 +317,23 @@ def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch
     assert sens.n_block_inverses == 2
     lazy.model.gradient(np.zeros(len(p)), q[:5])    # kept: no third one
     assert sens.n_block_inverses == 2
+
+
+def test_full_linearisation_by_blocks_is_the_whole_lu(tutorial, monkeypatch):
+    """Every direction's sensitivities by blocks (forced on the tutorial) equal those by the
+    whole sparse LU."""
+    import oe_opt.model.blocks as blocks
+    import oe_opt.model.sensitivity as sensitivity
+
+    st, session, case, ev = tutorial[:4]
+    ev.set_period(36)
+    p = np.full(len(case.flex_idx), 4.0)
+    ev.solve(p)
+    whole = SensitivityModel(session.net, case.flex_idx, solver="sparse").analytic(p)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 4)
+    monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
+    sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
+    by_blocks = sens.analytic(p)
+    assert sens.n_block_inverses == 1
+    assert rel_err(by_blocks.dy_dp, whole.dy_dp) < 1e-9
