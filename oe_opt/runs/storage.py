@@ -96,18 +96,26 @@ def _hash_column(h, column) -> None:
         arr = arr.dictionary_decode()
     text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
     h.update(str("large_string" if text else arr.type).encode())
+    if pa.types.is_null(arr.type):                  # every value missing (e.g. an all-None column)
+        h.update(str(len(arr)).encode())
+        return
     if arr.null_count:
         h.update(np.asarray(arr.is_null().to_numpy(zero_copy_only=False)).tobytes())
         arr = pc.fill_null(arr, "" if text else 0)
     if text:
         arr = arr.cast(pa.large_string())
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+        offsets = offsets[arr.offset:arr.offset + len(arr) + 1]
         data = arr.buffers()[2]
         h.update((offsets - offsets[0]).tobytes())
         if data is not None:
             h.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
     else:
-        h.update(np.ascontiguousarray(arr.to_numpy(zero_copy_only=False)).tobytes())
+        values = arr.to_numpy(zero_copy_only=False)
+        # numbers, booleans and times as their bytes; anything numpy holds as Python objects
+        # (e.g. nested values) by its text, never by the objects' addresses
+        h.update(repr(values.tolist()).encode() if values.dtype == object
+                 else np.ascontiguousarray(values).tobytes())
 
 
 def _values(rows, name: str) -> np.ndarray:
@@ -273,7 +281,8 @@ def read_valid_table(path: str | Path, key: str, n_rows: int | None = None,
     Returns
     -------
     (Table or None, reason)
-        The rows (an Arrow table, with the file's schema metadata) and ``"ok"``, or None and why the file cannot be used:
+        The rows (an Arrow table, with the file's schema metadata) and ``"ok"``, or None and
+        why the file cannot be used:
         ``"missing"``, ``"unreadable"`` (truncated or corrupt),
         ``"other settings"``, ``"inputs changed: <files>"``, ``"short"``,
         ``"wrong columns"``, ``"wrong day"``, ``"checksum mismatch"`` (rows

@@ -279,3 +279,18 @@ def test_row_checks_give_the_same_verdicts_on_arrow_tables(as_arrow):
     assert check_rows(rows(status=["ok", "maybe"]), caps) == "unknown status 'maybe'"
     assert check_rows(rows(status=["infeasible", "nonconvergent"], verified=False,
                            oe_kw=np.nan), caps) is None
+
+
+def test_the_checksum_of_columns_numpy_holds_as_objects_is_of_their_values():
+    import pyarrow as pa
+
+    # an all-missing column (Arrow's null type) and a nested one: equal tables, equal checksums
+    # (not the objects' addresses), other values another checksum
+    def table(nested):
+        return pa.table({"none": pa.array([None, None]), "nested": pa.array(nested),
+                         "when": pa.array(np.array(["2024-01-01", "2024-01-02"],
+                                                   dtype="datetime64[ns]"))})
+
+    assert rows_checksum(table([[1.0], [2.0, 3.0]])) == rows_checksum(table([[1.0], [2.0, 3.0]]))
+    assert rows_checksum(table([[1.0], [2.0, 3.0]])) != rows_checksum(table([[1.0], [2.0, 4.0]]))
+    assert rows_checksum(table([[1.0], [2.0, 3.0]]).slice(1)) != rows_checksum(table([[1.0], [2.0, 3.0]]))
