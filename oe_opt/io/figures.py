@@ -244,8 +244,11 @@ def loading_figure(envelopes: pd.DataFrame, title: str, line_max_pct: float = 10
 
 def binding_kind(binding: pd.Series, status: pd.Series) -> pd.Series:
     """The kind of the binding constraint (``v_max``, ``line``, ..., ``cap``, ``infeasible``)."""
-    kind = binding.astype(str).str.split(":").str[0]
-    return kind.where(status != "infeasible", "infeasible")
+    # split each distinct binding once (a year's table repeats a few dozen of them)
+    codes, names = pd.factorize(binding, use_na_sentinel=False)
+    kinds = np.array([str(b).split(":")[0] for b in names], dtype=object)
+    kind = pd.Series(kinds[codes], index=binding.index, dtype=object)
+    return kind.where((status != "infeasible").to_numpy(), "infeasible")
 
 
 def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
@@ -271,8 +274,16 @@ def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
     dirs = [str(d) for d in pd.unique(envelopes["direction"])]
     days = sorted(envelopes["day"].unique())
     periods = _periods(envelopes)
-    fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), min(4.2 + 0.36 * len(days), 12)),
-                             squeeze=False, layout="constrained")
+    # fixed margins, not a layout engine (constrained layout measured every tick label
+    # of the four panels again and again: a third of the figure's time for a year)
+    height_in = min(4.2 + 0.36 * len(days), 12)
+    fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), height_in), squeeze=False)
+    top_in, bottom_in, gap_in = 0.7, 0.75, 1.05  # suptitle + title; tick labels + x label
+    panel_in = (height_in - top_in - bottom_in - gap_in) / 2
+    width_in = 6 * len(dirs)
+    fig.subplots_adjust(left=1.0 / width_in, right=1 - 0.75 / width_in,  # date labels
+                        bottom=bottom_in / height_in, top=1 - top_in / height_in,
+                        wspace=0.45, hspace=gap_in / panel_in)
     kinds_cmap = matplotlib.colors.ListedColormap(
         ["lightgrey", "tab:blue", "tab:cyan", "tab:purple", "tab:green", INFEASIBLE_COLOUR])
     ylabels = [day_labels.get(d, str(d)) if day_labels else str(d) for d in days]

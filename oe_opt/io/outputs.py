@@ -98,12 +98,7 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
         if x.dtype == bool:
             cols[c] = pa.array(np.where(x.to_numpy(), "True", "False"))
         elif x.dtype.kind == "f":
-            v = x.to_numpy(dtype=float)
-            text = pc.cast(pa.array(v), pa.string())
-            with np.errstate(invalid="ignore"):
-                whole = (np.abs(v) < 1e15) & (v == np.floor(v))   # "10" -> "10.0" as repr
-            text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-            cols[c] = pc.if_else(pa.array(np.isnan(v)), pa.scalar("", pa.string()), text)
+            cols[c] = _float_text(x.to_numpy(dtype=float))
         else:
             cols[c] = pa.Array.from_pandas(x)
     header = ",".join(map(str, table.columns))
@@ -118,6 +113,35 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
     except pa.ArrowInvalid:  # a value with a delimiter or quote: pandas quotes it
         table.to_csv(path, index=False)
     return path
+
+
+def _float_text(v: np.ndarray) -> "pa.Array":
+    """Text of floats `v` as ``repr`` writes them (``.0`` on whole numbers, empty for NaN).
+
+    Each run of equal consecutive values is converted once and repeated (a day's envelope
+    table repeats every per-period value once per flexible customer): Arrow's float-to-text
+    cast is the slow part of writing a year's ``envelopes.csv``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(v) == 0:
+        return pa.array([], pa.string())
+    new = np.empty(len(v), dtype=bool)
+    new[0] = True
+    # equal bit patterns (-0.0 and 0.0 differ, as do their texts)
+    bits = np.ascontiguousarray(v).view(np.int64)
+    np.not_equal(bits[1:], bits[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    u = v[starts]
+    text = pc.cast(pa.array(u), pa.string())
+    with np.errstate(invalid="ignore"):
+        whole = (np.abs(u) < 1e15) & (u == np.floor(u))   # "10" -> "10.0" as repr
+    text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    text = pc.if_else(pa.array(np.isnan(u)), pa.scalar("", pa.string()), text)
+    if len(u) == len(v):
+        return text
+    return text.take(pa.array(np.cumsum(new) - 1))
 
 
 def days_title(study: Study, days: list[int]) -> str:

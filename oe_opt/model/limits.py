@@ -276,32 +276,48 @@ class LimitChecker:
                 raise ValueError(f"LimitChecker: the optional limit {k.name} needs evaluate_limits")
             self.kinds.append((k, k.quantity, k.limit(limits), names[k.quantity]))
         self.mv_elements = mv_elements
+        # per kind what the call needs, looked up once: (position of the state array,
+        # thermal, sense, limit, element count, kind); labels made once per element asked
+        where = {"voltage": 0, "line": 1, "transformer": 2}
+        self._plan = [(where[kind[1]], kind[0].thermal, kind[0].sense, kind[2], len(kind[3]), kind)
+                      for kind in self.kinds]
+        self._labels: dict[tuple[int, int], str] = {}
 
     def __call__(self, state: NetworkState, **extra) -> LimitCheck:
         """The :class:`LimitCheck` of `state` (`extra`: further :class:`LimitCheck` fields)."""
         best_kind, best_i, best = None, -1, np.inf
-        for kind in self.kinds:
-            k, quantity, lim = kind[0], kind[1], kind[2]
-            value = (state.voltage_v if quantity == "voltage" else state.line_loading_pct
-                     if quantity == "line" else state.transformer_loading_pct)
-            if len(value) != len(kind[3]):
-                raise ValueError(f"limit {k.name}: {len(value)} readings for {len(kind[3])} "
+        arrays = (state.voltage_v, state.line_loading_pct, state.transformer_loading_pct)
+        for j, (pos, thermal, sense, lim, n, kind) in enumerate(self._plan):
+            value = arrays[pos]
+            if len(value) != n:
+                raise ValueError(f"limit {kind[0].name}: {len(value)} readings for {n} "
                                  f"elements")
-            if not len(value):
+            if not n:
                 continue
             # LimitKind.margin_pct, written out
-            m = lim - value if k.thermal else k.sense * (lim - value) / lim * 100.0
+            m = lim - value if thermal else sense * (lim - value) / lim * 100.0
             i = int(m.argmin())
-            if m[i] < best:
-                best_kind, best_i, best = kind, i, float(m[i])
-        binding = (best_kind[0].label(best_kind[3][best_i], self.mv_elements)
-                   if best_kind is not None else "none")
-        v, line, tx = state.voltage_v, state.line_loading_pct, state.transformer_loading_pct
-        return LimitCheck(ok=bool(best >= 0.0), binding=binding, margin_pct=best,
-                          v_lowest_v=float(v.min()), v_highest_v=float(v.max()),
-                          max_line_loading_pct=float(line.max()) if len(line) else 0.0,
-                          transformer_loading_pct=float(tx.max()) if len(tx) else 0.0,
+            mi = float(m[i])
+            if mi < best:
+                best_kind, best_i, best = j, i, mi
+        if best_kind is None:
+            binding = "none"
+        else:
+            binding = self._labels.get((best_kind, best_i))
+            if binding is None:
+                kind = self._plan[best_kind][5]
+                binding = kind[0].label(kind[3][best_i], self.mv_elements)
+                self._labels[(best_kind, best_i)] = binding
+        v, line, tx = arrays
+        return LimitCheck(ok=best >= 0.0, binding=binding, margin_pct=best,
+                          v_lowest_v=float(_MIN(v)), v_highest_v=float(_MAX(v)),
+                          max_line_loading_pct=float(_MAX(line)) if len(line) else 0.0,
+                          transformer_loading_pct=float(_MAX(tx)) if len(tx) else 0.0,
                           voltage_v=v, **extra)
+
+
+#: the reductions of ``ndarray.min`` / ``ndarray.max`` without their Python wrapper
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
 class QuantityState:

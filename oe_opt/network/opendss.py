@@ -859,6 +859,8 @@ class _Batch:
         v = np.ascontiguousarray(values, dtype=np.float64)
         if v.shape != (self._n,):
             raise ValueError(f"expected {self._n} values for {prop}, got shape {v.shape}")
+        # ffi.from_buffer: the array's own memory, as ``cast("double*", v.ctypes.data)`` but
+        # without numpy's ctypes object (~1.2 µs a call, twice per power flow)
         self._lib.Batch_SetFloat64Array(self._ptr, self._n, self._props[prop],
-                                        self._ffi.cast("double*", v.ctypes.data), self.FLAGS)
+                                        self._ffi.from_buffer("double[]", v), self.FLAGS)
         self._check()

@@ -40,3 +40,23 @@ def test_the_days_csv_writer_reads_back_as_pandas_own_csv(tmp_path):
     fast, ref = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "pandas.csv")
     pd.testing.assert_frame_equal(fast, ref)
     assert fast.verified.tolist() == [True, True, False, False, True, True]
+
+
+def test_the_csv_writer_converts_runs_of_equal_floats_once_with_the_text_of_each_value(tmp_path):
+    from oe_opt.io.outputs import write_csv
+
+    # runs of equal values (a day's per-period columns repeat per customer), -0.0 next to
+    # 0.0, runs of NaN, whole numbers, tiny and huge values, a value once
+    x = np.array([2.5, 2.5, 2.5, -0.0, 0.0, 0.0, np.nan, np.nan, 10.0, 10.0, 1e-7, 1e-7,
+                  1e16, 0.1 + 0.2, 0.1 + 0.2, 3.0])
+    table = pd.DataFrame({"x": x, "y": x[::-1].copy(), "n": np.arange(len(x))})
+    write_csv(table, tmp_path / "fast.csv")
+    table.to_csv(tmp_path / "pandas.csv", index=False)
+    fast = (tmp_path / "fast.csv").read_text().splitlines()
+    assert fast[0] == "x,y,n"
+    assert [line.split(",")[0] for line in fast[1:]] == [
+        "2.5", "2.5", "2.5", "-0.0", "0.0", "0.0", "", "", "10.0", "10.0", "1e-7", "1e-7",
+        "1e+16", "0.30000000000000004", "0.30000000000000004", "3.0"]
+    back = pd.read_csv(tmp_path / "fast.csv")
+    pd.testing.assert_frame_equal(back, pd.read_csv(tmp_path / "pandas.csv"))
+    np.testing.assert_array_equal(np.signbit(back.x.to_numpy()), np.signbit(x))

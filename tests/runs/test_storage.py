@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import pandas as pd
 import pyarrow.parquet as pq
 from click.testing import CliRunner
@@ -221,3 +222,75 @@ def test_a_written_day_file_is_checked_from_its_footer_and_the_rows_as_stored(tm
     assert check_written(path, stored, "0" * 64, "k", 2) == "checksum mismatch"
     assert check_written(path, stored, checksum, "k", 2, caps={"export": 1.0}) == \
         "oe_kw above the cap"
+
+
+# ------------------------------------------------------------ checksum and row checks on Arrow
+def test_the_checksum_is_that_of_the_rows_as_stored_whatever_their_arrow_layout(tmp_path):
+    import pyarrow as pa
+
+    df = _rows(oe_kw=[3.0, np.nan], customer=["a", None])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    ref = rows_checksum(table)
+    assert rows_checksum(df) == ref                                  # a DataFrame as stored
+    write_parquet_atomic(df, tmp_path / "x.parquet", "k")
+    assert rows_checksum(pq.read_table(tmp_path / "x.parquet")) == ref   # read back
+    # the same rows in two chunks, or cut out of a longer table (non-zero offsets)
+    assert rows_checksum(pa.concat_tables([table.slice(0, 1), table.slice(1, 1)])) == ref
+    longer = pa.Table.from_pandas(pd.concat([_rows(), df], ignore_index=True),
+                                  preserve_index=False)
+    assert rows_checksum(longer.slice(2, 2)) == ref
+
+
+def test_the_checksum_changes_with_any_value_null_order_or_type():
+    import pyarrow as pa
+
+    base = _rows(customer=["ab", "c"])
+    ref = rows_checksum(base)
+    changed = {
+        "a float": _rows(customer=["ab", "c"], oe_kw=[3.0, 10.000000001]),
+        "a text": _rows(customer=["ab", "d"]),
+        "text moved between rows": _rows(customer=["a", "bc"]),
+        "a null": _rows(customer=["ab", None]),
+        "a boolean": _rows(customer=["ab", "c"], verified=[True, False]),
+        "row order": base.iloc[::-1].reset_index(drop=True),
+        "an int for a float": _rows(customer=["ab", "c"]).astype({"n_lp": "int64"}),
+    }
+    for what, df in changed.items():
+        assert rows_checksum(df) != ref, what
+    table = pa.Table.from_pandas(base, preserve_index=False)
+    assert rows_checksum(table.rename_columns([*table.column_names[:-1], "other"])) != ref
+
+
+@pytest.mark.parametrize("as_arrow", [False, True])
+def test_row_checks_give_the_same_verdicts_on_arrow_tables(as_arrow):
+    import pyarrow as pa
+
+    def rows(**changes):
+        df = _rows(**changes)
+        return pa.Table.from_pandas(df, preserve_index=False) if as_arrow else df
+
+    caps = {("export", "a"): 10.0, ("export", "b"): 10.0}
+    assert check_rows(rows(), caps) is None
+    assert check_rows(rows(oe_kw=[3.0, 10.5]), caps) == "oe_kw above the cap"
+    assert check_rows(rows(oe_kw=[3.0, 10.5]), {("export", "a"): 11.0}) == "oe_kw above the cap"
+    assert check_rows(rows(oe_kw=[10.5, 3.0]), {("export", "a"): 11.0, ("export", "b"): 5.0}) is None
+    assert check_rows(rows(oe_kw=[-1.0, 1.0]), caps) == "oe_kw missing or negative"
+    assert check_rows(rows(verified=[True, False]), caps) == "unverified envelope"
+    assert check_rows(rows(status=["ok", "maybe"]), caps) == "unknown status 'maybe'"
+    assert check_rows(rows(status=["infeasible", "nonconvergent"], verified=False,
+                           oe_kw=np.nan), caps) is None
+
+
+def test_the_checksum_of_columns_numpy_holds_as_objects_is_of_their_values():
+    import pyarrow as pa
+
+    # an all-missing column (Arrow's null type) and a nested one: equal tables, equal checksums
+    # (not the objects' addresses), other values another checksum
+    def table(nested):
+        return pa.table({"none": pa.array([None, None]), "nested": pa.array(nested),
+                         "when": pa.array(np.array(["2024-01-01", "2024-01-02"],
+                                                   dtype="datetime64[ns]"))})
+
+    assert rows_checksum(table([[1.0], [2.0, 3.0]])) == rows_checksum(table([[1.0], [2.0, 3.0]]))
+    assert rows_checksum(table([[1.0], [2.0, 3.0]])) != rows_checksum(table([[1.0], [2.0, 4.0]]))
+    assert rows_checksum(table([[1.0], [2.0, 3.0]]).slice(1)) != rows_checksum(table([[1.0], [2.0, 3.0]]))
