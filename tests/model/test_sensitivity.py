@@ -289,24 +289,30 @@ def test_matrix_free_rows_are_the_full_linearisation(tutorial, solver, p_kw):
     assert rel_err(lazy.model.gradient(step, q), full.model.gradient(step, q)) < 1e-6
 
 
-@pytest.mark.parametrize("p_kw", [0.0, 7.0])
-def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch, p_kw):
-    """With the network cut into blocks (:mod:`oe_opt.model.blocks`, forced on the tutorial:
-    on real feeders from ``BLOCK_MIN_NODES``), the adjoint rows at the linearisation and at
-    a predicted step equal the full linearisation's."""
+def whole_and_blocked(tutorial, monkeypatch, period: int, p_kw: float, min_rows: int):
+    """(p, the full linearisation by the whole sparse LU, a sparse model whose sensitivities go
+    by blocks (forced on the tutorial: on real feeders from ``BLOCK_MIN_NODES``))."""
     import oe_opt.model.blocks as blocks
     import oe_opt.model.sensitivity as sensitivity
 
     st, session, case, ev = tutorial[:4]
-    ev.set_period(33)
+    ev.set_period(period)
     p = np.full(len(case.flex_idx), p_kw)
     ev.solve(p)
-    full = SensitivityModel(session.net, case.flex_idx, solver="sparse").analytic(p)
+    whole = SensitivityModel(session.net, case.flex_idx, solver="sparse").analytic(p)
     monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
-    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 0)
+    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", min_rows)
     monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
     sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
     assert sens.partition is not None and len(sens.partition.blocks) >= 3
+    return p, whole, sens
+
+
+@pytest.mark.parametrize("p_kw", [0.0, 7.0])
+def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch, p_kw):
+    """With the network cut into blocks (:mod:`oe_opt.model.blocks`), the adjoint rows at
+    the linearisation and at a predicted step equal the full linearisation's."""
+    p, full, sens = whole_and_blocked(tutorial, monkeypatch, 33, p_kw, 0)
     lazy = sens.analytic_rows(p)
     q = np.arange(0, sens.layout.n, 3)
     g = lazy.model.gradient(np.zeros(len(p)), q)
@@ -320,20 +326,8 @@ def test_adjoint_rows_by_blocks_are_the_full_linearisation(tutorial, monkeypatch
 
 
 def test_full_linearisation_by_blocks_is_the_whole_lu(tutorial, monkeypatch):
-    """Every direction's sensitivities by blocks (forced on the tutorial) equal those by the
-    whole sparse LU."""
-    import oe_opt.model.blocks as blocks
-    import oe_opt.model.sensitivity as sensitivity
-
-    st, session, case, ev = tutorial[:4]
-    ev.set_period(36)
-    p = np.full(len(case.flex_idx), 4.0)
-    ev.solve(p)
-    whole = SensitivityModel(session.net, case.flex_idx, solver="sparse").analytic(p)
-    monkeypatch.setattr(sensitivity, "BLOCK_MIN_NODES", 0)
-    monkeypatch.setattr(sensitivity, "BLOCK_MIN_ROWS", 4)
-    monkeypatch.setattr(blocks, "BLOCK_NODES", 15)
-    sens = SensitivityModel(session.net, case.flex_idx, solver="sparse")
+    """Every direction's sensitivities by blocks equal those by the whole sparse LU."""
+    p, whole, sens = whole_and_blocked(tutorial, monkeypatch, 36, 4.0, 4)
     by_blocks = sens.analytic(p)
     assert sens.n_block_inverses == 1
     assert rel_err(by_blocks.dy_dp, whole.dy_dp) < 1e-9
