@@ -547,7 +547,10 @@ class EnvelopeLP:
             return
         import highspy
 
-        cols, rows0, lim = saved
+        last, kept = saved
+        rs = last.row_status
+        cols, rows0 = last.col_status, rs[: self._lim0]
+        lim = dict(zip(kept.tolist(), rs[self._lim0:]))
         basic = highspy.HighsBasisStatus.kBasic
         basis = highspy.HighsBasis()
         basis.col_status = cols
@@ -807,10 +810,9 @@ class EnvelopeLP:
         if self.open_rows:
             # the optimal basis, by row identity (index into the rows given), for the next
             # update's warm start (_warm_basis)
-            basis = h.getBasis()
-            rs = list(basis.row_status)
-            self._basis = (list(basis.col_status), rs[: self._lim0],
-                           dict(zip(self._lim_kept.tolist(), rs[self._lim0:])))
+            # (HiGHS's copy, read out only when a warm start needs it: reading 5,000 statuses
+            # costs ~2 ms, a run at 2,000 customers ~7 ms)
+            self._basis = (h.getBasis(), self._lim_kept.copy())
         col = np.asarray(h.getSolution().col_value)
         return (col[self._col_x], float(col[self._col_t]), float(col[self._col_lam]),
                 float(h.getInfo().objective_function_value), "optimal")
