@@ -14,7 +14,8 @@ import numpy as np
 
 from oe_opt.inputs.case import DayCase
 from oe_opt.errors import NetworkError, PowerFlowError
-from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, LimitChecker, evaluate_limits
+from oe_opt.model.limits import (NOT_CONVERGED, LimitCheck, LimitChecker, QuantityChecker,
+                                 evaluate_limits)
 from oe_opt.network.base import NetworkEngine, NetworkState, mv_elements
 from oe_opt.study import LimitSpec
 
@@ -115,6 +116,8 @@ class PowerFlowEvaluator:
         #: own checks, like :attr:`state_reader`.  Used without volt-var and optional limits only.
         self.lean = False
         self._checker: LimitChecker | None = None
+        #: (sensitivity model, its QuantityChecker) of the lean checks with matrices
+        self._fused: tuple | None = None
         #: the sensitivity model whose quantities :meth:`check_quantities` asks for (set only
         #: for its own check), and what the last lean check computed: (model, node voltages,
         #: quantities) or None
@@ -300,12 +303,20 @@ class PowerFlowEvaluator:
             return self._not_converged(p, exc)
         sens = self.quantities_of
         if sens is not None and sens.has_matrices:
-            # the fused read (check_quantities): the node voltages once, the quantities once
+            # the fused read (check_quantities): the node voltages once, the quantities once,
+            # the state and the verdict from them by one QuantityChecker
             v = sens.node_voltages()
             self.net.last_node_voltages = v
             y = sens.quantities(v)
             self.last_quantities = (sens, v, y)
-            state = sens.state_of(y)
+            fused = self._fused
+            if fused is None or fused[0] is not sens:
+                fused = self._fused = (sens, QuantityChecker(
+                    sens.layout, self.limits, self.net.voltage_labels, self.net.line_names,
+                    self.net.transformer_names, self._names["mv_elements"]))
+            state, c = fused[1](y, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
+            self.last_state = state
+            return c
         else:
             state = (self.net.read_state() if self.state_reader is None
                      else self.net.read_state(self.state_reader))
