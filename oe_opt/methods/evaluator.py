@@ -36,6 +36,9 @@ def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
     raise ValueError(f"direction must be 'export' or 'import', got {direction!r}")
 
 
+#: the scalar types a lean check takes without asking numpy for the dimension
+_SCALARS = (float, int, np.floating, np.integer)
+
 #: volt-var iteration: stop when no flexible customer's Q changes by more than this (kvar)
 VOLT_VAR_TOL_KVAR = 1e-7
 #: most power flows of one volt-var iteration
@@ -291,7 +294,8 @@ class PowerFlowEvaluator:
     def _check_lean(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` (without volt-var or optional limits) with the limits checked by a
         :class:`LimitChecker` built once: the same power flow, state and verdict."""
-        p = (np.full(self.n_flex, float(p_flex_kw)) if np.ndim(p_flex_kw) == 0
+        p = (np.full(self.n_flex, float(p_flex_kw))
+             if isinstance(p_flex_kw, _SCALARS) or np.ndim(p_flex_kw) == 0
              else np.array(p_flex_kw, dtype=float))
         q = self.case.flex_q_kvar(p)
         self.net.set_loads(self.case.flex_idx, p, q)
