@@ -336,6 +336,23 @@ def fast_limit_check(ok: bool, binding: str, margin_pct: float, v_lowest_v: floa
     return c
 
 
+#: the empty MV-voltage and unbalance arrays of :func:`fast_state` (read-only, shared)
+_EMPTY = np.zeros(0)
+_EMPTY.flags.writeable = False
+
+
+def fast_state(voltage_v: np.ndarray, line_loading_pct: np.ndarray,
+               transformer_loading_pct: np.ndarray) -> NetworkState:
+    """``NetworkState(voltage_v, line_loading_pct, transformer_loading_pct)`` made without the
+    frozen dataclass's per-field ``__setattr__`` (and with one shared read-only empty array as
+    its MV voltages and unbalance factors, which only ``read_state(mv=, vuf=)`` fills)."""
+    st = object.__new__(NetworkState)
+    st.__dict__.update(voltage_v=voltage_v, line_loading_pct=line_loading_pct,
+                       transformer_loading_pct=transformer_loading_pct,
+                       mv_voltage_pu=_EMPTY, vuf_pct=_EMPTY)
+    return st
+
+
 class QuantityChecker:
     """:class:`QuantityState` and :class:`LimitChecker` fused: the state and the verdict of
     a monitored-quantity vector ``y`` (V, A) in a few numpy calls on arrays laid out once.
@@ -412,7 +429,7 @@ class QuantityChecker:
         tx = b[nv + nl:]
         np.maximum(tx, 0.0, out=tx)
         v, line = y[:nv], b[nv:nv + nl]
-        state = NetworkState(voltage_v=v, line_loading_pct=line, transformer_loading_pct=tx)
+        state = fast_state(v, line, tx)
         if not len(self._gather):
             return state, self.checker(state, **extra)
         m = self._lim - b[self._gather]

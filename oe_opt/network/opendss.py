@@ -738,7 +738,10 @@ class DssNetwork:
     def node_voltages_y(self) -> np.ndarray:
         """Complex node voltages (V) of the last solved power flow, in ``YNodeOrder``
         (one ``YNodeVarray`` read)."""
-        return opendss_matrices.complex_array(self.circuit.YNodeVarray)
+        a = self.circuit.YNodeVarray
+        if type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous:
+            return a.view(complex)    # plain re/im pairs: what complex_array gives, directly
+        return opendss_matrices.complex_array(a)
 
     def _yprim_ok(self) -> bool:
         """Build the ``|M V|`` reader's map once (after a solution); False where element

@@ -205,3 +205,19 @@ def test_a_fast_limit_check_equals_the_dataclass_of_the_same_fields():
     assert c != LimitCheck(False, *fields[1:], voltage_v=v)
     with pytest.raises(AttributeError):
         c.ok = False                                      # still frozen
+
+
+def test_a_fast_state_is_the_network_state_of_the_same_arrays():
+    from oe_opt.model.limits import fast_state
+
+    v, line, tx = np.array([230.0]), np.array([10.0, 20.0]), np.array([5.0])
+    st = fast_state(v, line, tx)
+    want = NetworkState(v, line, tx)
+    for name in ("voltage_v", "line_loading_pct", "transformer_loading_pct", "mv_voltage_pu",
+                 "vuf_pct"):
+        assert np.array_equal(getattr(st, name), getattr(want, name))
+    assert st.voltage_v is v
+    with pytest.raises(ValueError):
+        st.mv_voltage_pu[...] = 1.0 if len(st.mv_voltage_pu) else np.ones(1)  # shared: read-only
+    with pytest.raises(AttributeError):
+        st.voltage_v = line
