@@ -14,7 +14,8 @@ import numpy as np
 
 from oe_opt.inputs.case import DayCase
 from oe_opt.errors import NetworkError, PowerFlowError
-from oe_opt.model.limits import NOT_CONVERGED, LimitCheck, LimitChecker, evaluate_limits
+from oe_opt.model.limits import (NOT_CONVERGED, LimitCheck, LimitChecker, QuantityChecker,
+                                 evaluate_limits)
 from oe_opt.network.base import NetworkEngine, NetworkState, mv_elements
 from oe_opt.study import LimitSpec
 
@@ -34,6 +35,9 @@ def signed_kw(direction: str, oe_kw: np.ndarray | float) -> np.ndarray:
         return oe
     raise ValueError(f"direction must be 'export' or 'import', got {direction!r}")
 
+
+#: the scalar types a lean check takes without asking numpy for the dimension
+_SCALARS = (float, int, np.floating, np.integer)
 
 #: volt-var iteration: stop when no flexible customer's Q changes by more than this (kvar)
 VOLT_VAR_TOL_KVAR = 1e-7
@@ -115,6 +119,8 @@ class PowerFlowEvaluator:
         #: own checks, like :attr:`state_reader`.  Used without volt-var and optional limits only.
         self.lean = False
         self._checker: LimitChecker | None = None
+        #: (sensitivity model, its QuantityChecker) of the lean checks with matrices
+        self._fused: tuple | None = None
         #: the sensitivity model whose quantities :meth:`check_quantities` asks for (set only
         #: for its own check), and what the last lean check computed: (model, node voltages,
         #: quantities) or None
@@ -288,7 +294,8 @@ class PowerFlowEvaluator:
     def _check_lean(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` (without volt-var or optional limits) with the limits checked by a
         :class:`LimitChecker` built once: the same power flow, state and verdict."""
-        p = (np.full(self.n_flex, float(p_flex_kw)) if np.ndim(p_flex_kw) == 0
+        p = (np.full(self.n_flex, float(p_flex_kw))
+             if isinstance(p_flex_kw, _SCALARS) or np.ndim(p_flex_kw) == 0
              else np.array(p_flex_kw, dtype=float))
         q = self.case.flex_q_kvar(p)
         self.net.set_loads(self.case.flex_idx, p, q)
@@ -300,12 +307,20 @@ class PowerFlowEvaluator:
             return self._not_converged(p, exc)
         sens = self.quantities_of
         if sens is not None and sens.has_matrices:
-            # the fused read (check_quantities): the node voltages once, the quantities once
+            # the fused read (check_quantities): the node voltages once, the quantities once,
+            # the state and the verdict from them by one QuantityChecker
             v = sens.node_voltages()
             self.net.last_node_voltages = v
             y = sens.quantities(v)
             self.last_quantities = (sens, v, y)
-            state = sens.state_of(y)
+            fused = self._fused
+            if fused is None or fused[0] is not sens:
+                fused = self._fused = (sens, QuantityChecker(
+                    sens.layout, self.limits, self.net.voltage_labels, self.net.line_names,
+                    self.net.transformer_names, self._names["mv_elements"]))
+            state, c = fused[1](y, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
+            self.last_state = state
+            return c
         else:
             state = (self.net.read_state() if self.state_reader is None
                      else self.net.read_state(self.state_reader))

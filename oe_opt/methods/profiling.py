@@ -31,6 +31,8 @@ def default_targets() -> list[tuple[object, str, str]]:
         (limits, "evaluate_limits", "limit_check"),
         (evaluator, "evaluate_limits", "limit_check"),
         (limits.LimitChecker, "__call__", "limit_check"),
+        # the fused state and verdict of the fast core's checks (its state part counted here)
+        (limits.QuantityChecker, "__call__", "limit_check"),
         (sensitivity.SensitivityModel, "analytic", "sensitivity"),
         (sensitivity.SensitivityModel, "quantities", "state_read"),
         (sensitivity.SensitivityModel, "node_voltages", "state_read"),

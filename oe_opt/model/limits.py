@@ -320,6 +320,137 @@ class LimitChecker:
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 
 
+def fast_limit_check(ok: bool, binding: str, margin_pct: float, v_lowest_v: float,
+                     v_highest_v: float, max_line_loading_pct: float,
+                     transformer_loading_pct: float, voltage_v: np.ndarray | None,
+                     flex_q_kvar: np.ndarray | None = None,
+                     flex_p_kw: np.ndarray | None = None) -> LimitCheck:
+    """A converged :class:`LimitCheck` with these fields, made without the frozen dataclass's
+    per-field ``__setattr__`` (equal to ``LimitCheck(...)`` of the same fields; the check
+    after each of the fast core's power flows)."""
+    c = object.__new__(LimitCheck)
+    c.__dict__.update(ok=ok, binding=binding, margin_pct=margin_pct, v_lowest_v=v_lowest_v,
+                      v_highest_v=v_highest_v, max_line_loading_pct=max_line_loading_pct,
+                      transformer_loading_pct=transformer_loading_pct, converged=True,
+                      voltage_v=voltage_v, flex_q_kvar=flex_q_kvar, flex_p_kw=flex_p_kw)
+    return c
+
+
+#: the empty MV-voltage and unbalance arrays of :func:`fast_state` (read-only, shared)
+_EMPTY = np.zeros(0)
+_EMPTY.flags.writeable = False
+
+
+def fast_state(voltage_v: np.ndarray, line_loading_pct: np.ndarray,
+               transformer_loading_pct: np.ndarray) -> NetworkState:
+    """``NetworkState(voltage_v, line_loading_pct, transformer_loading_pct)`` made without the
+    frozen dataclass's per-field ``__setattr__`` (and with one shared read-only empty array as
+    its MV voltages and unbalance factors, which only ``read_state(mv=, vuf=)`` fills)."""
+    st = object.__new__(NetworkState)
+    st.__dict__.update(voltage_v=voltage_v, line_loading_pct=line_loading_pct,
+                       transformer_loading_pct=transformer_loading_pct,
+                       mv_voltage_pu=_EMPTY, vuf_pct=_EMPTY)
+    return st
+
+
+class QuantityChecker:
+    """:class:`QuantityState` and :class:`LimitChecker` fused: the state and the verdict of
+    a monitored-quantity vector ``y`` (V, A) in a few numpy calls on arrays laid out once.
+
+    The same state (voltages, line and transformer loadings, the same arithmetic) and the
+    same :class:`LimitCheck` as ``LimitChecker(...)(QuantityState(...)(y))`` (tested):
+    every loading in one gather and one ``maximum.reduceat``, every margin in one vector
+    (the active kinds in :data:`LIMIT_KINDS` order, so its first smallest entry is the
+    binding constraint :class:`LimitChecker` picks), the check made by
+    :func:`fast_limit_check`.  A margin that is not a number (never in a converged state)
+    leaves the verdict to :class:`LimitChecker`.
+
+    Parameters
+    ----------
+    layout : QuantityLayout
+        As :class:`QuantityState`.
+    limits : LimitSpec
+        Without the optional MV or unbalance limits (as :class:`LimitChecker`).
+    voltage_labels, line_names, transformer_names : list of str
+        The state's element order.
+    mv_elements : dict, optional
+        As :func:`evaluate_limits`.
+    """
+
+    def __init__(self, layout: "QuantityLayout", limits: LimitSpec, voltage_labels: list[str],
+                 line_names: list[str], transformer_names: list[str],
+                 mv_elements: dict[str, frozenset[str]] | None = None):
+        self.state_of = QuantityState(layout, line_names, transformer_names)
+        self.checker = LimitChecker(limits, voltage_labels, line_names, transformer_names,
+                                    mv_elements)
+        qs = self.state_of
+        nv, nl, nt = qs.nv, len(line_names), len(transformer_names)
+        if len(voltage_labels) != nv:
+            raise ValueError(f"QuantityChecker: {nv} voltages in the layout for "
+                             f"{len(voltage_labels)} voltage labels")
+        self._nv, self._nl, self._nt = nv, nl, nt
+        # every loading (lines, then transformers) from one gather of the currents
+        self._order = np.concatenate([qs._line_order, qs._tx_order]).astype(np.intp)
+        self._factor = np.concatenate([qs._line_rating, qs._tx_rating])
+        self._starts = np.concatenate([qs._line_starts,
+                                       qs._tx_starts + len(qs._line_order)]).astype(np.intp)
+        # the margins' vector: per active kind its entries of [voltages, lines, transformers]
+        offset = (0, nv, nv + nl)
+        gather, lim, sense, kind_of, el_of = [], [], [], [], []
+        n_volt = 0
+        for j, (pos, thermal, sn, li, n, _) in enumerate(self.checker._plan):
+            gather.append(offset[pos] + np.arange(n))
+            lim.append(np.full(n, li))
+            sense.append(np.full(n, sn))
+            kind_of.append(np.full(n, j))
+            el_of.append(np.arange(n))
+            if not thermal:
+                if n_volt != sum(len(g) for g in gather[:-1]):
+                    raise ValueError("QuantityChecker: voltage limits must come first")
+                n_volt += n
+        cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts
+               else np.zeros(0, dtype=dt))
+        self._gather = cat(gather, np.intp)
+        self._lim = cat(lim, float)
+        self._n_volt = n_volt
+        self._vlim, self._vsense = self._lim[:n_volt].copy(), cat(sense, float)[:n_volt].copy()
+        self._kind_of, self._el_of = cat(kind_of, int).tolist(), cat(el_of, int).tolist()
+        self._labels: dict[int, str] = {}
+
+    def __call__(self, y: np.ndarray, **extra) -> tuple[NetworkState, LimitCheck]:
+        """The state of `y` (V, A) and its :class:`LimitCheck` (`extra`: further fields)."""
+        nv, nl = self._nv, self._nl
+        b = np.empty(nv + nl + self._nt)
+        b[:nv] = y[:nv]
+        if len(self._starts):
+            cur = y[nv:]
+            np.maximum.reduceat(cur[self._order] / self._factor * 100.0, self._starts,
+                                out=b[nv:])
+        tx = b[nv + nl:]
+        np.maximum(tx, 0.0, out=tx)
+        v, line = y[:nv], b[nv:nv + nl]
+        state = fast_state(v, line, tx)
+        if not len(self._gather):
+            return state, self.checker(state, **extra)
+        m = self._lim - b[self._gather]
+        nvolt = self._n_volt
+        if nvolt:
+            m[:nvolt] = self._vsense * m[:nvolt] / self._vlim * 100.0
+        i = int(m.argmin())
+        best = float(m[i])
+        if best != best:                                   # nan: LimitChecker's own rule
+            return state, self.checker(state, **extra)
+        binding = self._labels.get(i)
+        if binding is None:
+            kind = self.checker._plan[self._kind_of[i]][5]
+            binding = kind[0].label(kind[3][self._el_of[i]], self.checker.mv_elements)
+            self._labels[i] = binding
+        bv = b[:nv]
+        return state, fast_limit_check(
+            best >= 0.0, binding, best, float(_MIN(bv)), float(_MAX(bv)),
+            float(_MAX(line)) if nl else 0.0, float(_MAX(tx)) if self._nt else 0.0, v, **extra)
+
+
 class QuantityState:
     """The :class:`NetworkState` of a monitored-quantity vector ``y`` (V, A) on a
     :class:`~oe_opt.model.sensitivity.QuantityLayout` with matrices.

@@ -11,6 +11,7 @@ model by :mod:`~oe_opt.network.opendss_matrices`, supply paths by
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -738,7 +739,10 @@ class DssNetwork:
     def node_voltages_y(self) -> np.ndarray:
         """Complex node voltages (V) of the last solved power flow, in ``YNodeOrder``
         (one ``YNodeVarray`` read)."""
-        return opendss_matrices.complex_array(self.circuit.YNodeVarray)
+        a = self.circuit.YNodeVarray
+        if type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous:
+            return a.view(complex)    # plain re/im pairs: what complex_array gives, directly
+        return opendss_matrices.complex_array(a)
 
     def _yprim_ok(self) -> bool:
         """Build the ``|M V|`` reader's map once (after a solution); False where element
@@ -776,10 +780,12 @@ class DssNetwork:
                     np.arange(len(self.line_names))),
                    (self._tx_gather, self.transformer_names, self._tx_winding_rating_a,
                     "transformer", self._tx_owner))
-        return opendss_matrices.read_matrices(
+        mats = opendss_matrices.read_matrices(
             self.circuit, master=self.master, node_names=self.node_names,
             voltage_node_idx=self.voltage_node_idx, gathers=gathers, n_currents=self._n_currents,
             n_loads=len(self.load_names))
+        # the node voltages by this engine's own reader (the same values, less per call)
+        return dataclasses.replace(mats, node_voltages=self.node_voltages_y)
 
     def system_y_without_pc(self):
         """OpenDSS's own system Y matrix minus the power-conversion elements (a cross-check

@@ -127,3 +127,97 @@ def test_the_compiled_limit_checker_refuses_optional_limits_and_short_readings()
         LimitChecker(OPT, **NAMES)
     with pytest.raises(ValueError, match="readings"):
         LimitChecker(LIM, **NAMES)(state([230.0, 230.0]))
+
+
+# --------------------- the fused state and verdict of the fast core's checks (issue 9 item 5)
+def _layout():
+    from oe_opt.model.sensitivity import QuantityLayout
+
+    # voltages a, b, c; line l1 with two phases, l2 one; transformer tx two windings' phases
+    return QuantityLayout(kind=np.array(["voltage"] * 3 + ["line"] * 3 + ["transformer"] * 2),
+                          element=["a", "b", "c", "l1", "l2", "l1", "tx", "tx"],
+                          rating_a=np.array([np.nan] * 3 + [100.0, 200.0, 100.0, 50.0, 500.0]))
+
+
+@pytest.mark.parametrize("y", [
+    [230.0, 250.0, 240.0, 10.0, 40.0, 20.0, 15.0, 100.0],    # all hold: the smallest margin
+    [230.0, 253.5, 240.0, 10.0, 40.0, 20.0, 15.0, 100.0],    # v_max
+    [215.0, 230.0, 240.0, 10.0, 40.0, 20.0, 15.0, 100.0],    # v_min
+    [230.0, 230.0, 240.0, 10.0, 40.0, 101.0, 15.0, 100.0],   # line l1, its second phase
+    [230.0, 230.0, 240.0, 10.0, 250.0, 20.0, 15.0, 100.0],   # line l2
+    [230.0, 230.0, 240.0, 10.0, 40.0, 20.0, 50.25, 100.0],   # transformer
+    [214.0, 230.0, 240.0, 10.0, 300.0, 20.0, 15.0, 100.0],   # the most violated wins
+    [253.0, 253.0, 216.0, 100.0, 200.0, 20.0, 49.5, 0.0],    # ties: the first in kind order
+])
+def test_the_fused_quantity_checker_gives_the_state_and_verdict_of_the_two_steps(y):
+    """QuantityChecker = LimitChecker(QuantityState(y)): the same state arrays, the same
+    LimitCheck to the last bit (binding, margin, extremes), the extra fields passed on."""
+    from oe_opt.model.limits import LimitChecker, QuantityChecker, QuantityState
+
+    names = dict(voltage_labels=["a", "b", "c"], line_names=["l1", "l2"],
+                 transformer_names=["tx"])
+    y = np.array(y)
+    want_state = QuantityState(_layout(), names["line_names"], names["transformer_names"])(y)
+    want = LimitChecker(LIM, **names)(want_state)
+    st, got = QuantityChecker(_layout(), LIM, **names)(y, flex_q_kvar=np.ones(2))
+    for a, b in ((st.voltage_v, want_state.voltage_v),
+                 (st.line_loading_pct, want_state.line_loading_pct),
+                 (st.transformer_loading_pct, want_state.transformer_loading_pct)):
+        assert np.array_equal(a, b)
+    assert got == want                                   # every compared field
+    assert (got.binding, got.margin_pct) == (want.binding, want.margin_pct)
+    assert got.flex_q_kvar.tolist() == [1.0, 1.0] and got.flex_p_kw is None
+    assert np.array_equal(got.voltage_v, y[:3])
+
+
+def test_the_fused_quantity_checker_names_the_binding_element_of_its_own_kind():
+    """Raising one line current moves the binding constraint to that line (and a broken
+    voltage back to the voltage), as LimitChecker names them; a layout whose voltages do not
+    match the labels is refused; a nan margin is left to LimitChecker's rule."""
+    from oe_opt.model.limits import LimitChecker, QuantityChecker, QuantityState
+
+    names = dict(voltage_labels=["a", "b", "c"], line_names=["l1", "l2"],
+                 transformer_names=["tx"])
+    qc = QuantityChecker(_layout(), LIM, **names)
+    base = np.array([230.0, 240.0, 235.0, 10.0, 40.0, 20.0, 15.0, 100.0])
+    assert qc(base)[1].binding == "v_max:b"
+    hot = base.copy(); hot[4] = 210.0                     # l2 at 105 % of its 200 A
+    _, c = qc(hot)
+    assert (c.ok, c.binding) == (False, "line:l2") and c.margin_pct == pytest.approx(-5.0)
+    low = hot.copy(); low[0] = 200.0                      # a at 200 V: 7.4 % below 216 V
+    assert qc(low)[1].binding == "v_min:a"
+    with pytest.raises(ValueError, match="voltage labels"):
+        QuantityChecker(_layout(), LIM, voltage_labels=["a", "b"], line_names=["l1", "l2"],
+                        transformer_names=["tx"])
+    odd = base.copy(); odd[1] = np.nan
+    want = LimitChecker(LIM, **names)(QuantityState(_layout(), ["l1", "l2"], ["tx"])(odd))
+    assert qc(odd)[1].binding == want.binding
+
+
+def test_a_fast_limit_check_equals_the_dataclass_of_the_same_fields():
+    from oe_opt.model.limits import LimitCheck, fast_limit_check
+
+    v = np.array([230.0])
+    fields = (True, "v_max:a", 1.5, 229.0, 231.0, 40.0, 20.0)
+    c = fast_limit_check(*fields, v, flex_q_kvar=np.zeros(1))
+    assert c == LimitCheck(*fields, voltage_v=v) and c.converged
+    assert c.flex_p_kw is None and c.flex_q_kvar.tolist() == [0.0]
+    assert c != LimitCheck(False, *fields[1:], voltage_v=v)
+    with pytest.raises(AttributeError):
+        c.ok = False                                      # still frozen
+
+
+def test_a_fast_state_is_the_network_state_of_the_same_arrays():
+    from oe_opt.model.limits import fast_state
+
+    v, line, tx = np.array([230.0]), np.array([10.0, 20.0]), np.array([5.0])
+    st = fast_state(v, line, tx)
+    want = NetworkState(v, line, tx)
+    for name in ("voltage_v", "line_loading_pct", "transformer_loading_pct", "mv_voltage_pu",
+                 "vuf_pct"):
+        assert np.array_equal(getattr(st, name), getattr(want, name))
+    assert st.voltage_v is v
+    with pytest.raises(ValueError):
+        st.mv_voltage_pu[...] = 1.0 if len(st.mv_voltage_pu) else np.ones(1)  # shared: read-only
+    with pytest.raises(AttributeError):
+        st.voltage_v = line

@@ -100,3 +100,21 @@ def test_topology_walks_from_the_source(solved):
     path = paths[net.load_bus[k].split(".")[0]]
     assert path[0] == "transformer.transformer_mg1_tr1" and path[-1] == "line.serviceline_l21"
     assert all(p[:len(path[:1])] == path[:1] for b, p in paths.items() if p)  # one transformer
+
+
+def test_the_matrices_node_voltages_are_each_new_solved_state_as_opendss_gives_it():
+    """The model's node-voltage reader (the engine's own fast view of ``YNodeVarray``) gives
+    OpenDSS's complex voltages, in YNodeOrder, of the state solved last, not a kept one."""
+    from oe_opt.network.opendss_matrices import complex_array
+
+    net = DssNetwork(OURS, engine=dss.DSS.NewContext())
+    net.solve()
+    mats = net.matrices()
+
+    v0 = mats.node_voltages()
+    assert v0.dtype == complex and np.array_equal(v0, complex_array(net.circuit.YNodeVarray))
+    net.set_loads(np.array([5]), np.array([12.0]), np.array([0.0]))
+    net.solve()
+    v1 = mats.node_voltages()
+    assert np.array_equal(v1, complex_array(net.circuit.YNodeVarray))
+    assert not np.array_equal(v0, v1)                  # the new state, not the old one
