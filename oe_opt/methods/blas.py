@@ -18,7 +18,9 @@ _CONTROLLER = None
 class _OneThread:
     """``with``: every BLAS library limited to one thread inside, restored after (only those
     that ran more threads are touched: two calls per library, not threadpoolctl's generic
-    limiter, which costs ~40 µs per use, once per period-direction in the fast core)."""
+    limiter, which costs ~40 µs per use, once per period-direction in the fast core).  Nested
+    uses cost nothing: :func:`~oe_opt.runs.day.run_day` holds one around a day's periods, so
+    the methods' own (one per period-direction, ~15 µs) are free inside it."""
 
     def __init__(self, libs: list) -> None:
         self._libs = libs
@@ -26,6 +28,9 @@ class _OneThread:
 
     def __enter__(self) -> "_OneThread":
         changed = []
+        if self._saved:            # nested (a day around its periods): already one thread
+            self._saved.append(changed)
+            return self
         for lib in self._libs:
             n = lib.get_num_threads()
             if n is not None and n != 1:

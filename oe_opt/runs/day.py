@@ -15,6 +15,7 @@ import pandas as pd
 
 from oe_opt.inputs.case import DayCase, ProfileData, build_day_case, read_profile_data
 from oe_opt.errors import PowerFlowError, StudyError
+from oe_opt.methods.blas import one_blas_thread
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.io.results import EnvelopeColumns, voltage_rows
 from oe_opt.methods.registry import get_method
@@ -133,20 +134,21 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
 
         todo = tqdm(todo, unit="period", desc=f"{study.name} day {case.day}",
                     delay=PROGRESS_DELAY_S, leave=False)
-    for t in todo:
-        first = len(table)
-        for k, direction in enumerate(problem.directions):
-            # the period's fixed injections once for both directions (the methods set only the
-            # flexible customers')
-            ev.set_period(t, apply=k == 0)
-            t0 = time.perf_counter()
-            res = _solve_or_nonconvergent(solve, ev, direction, session.net, t)
-            seconds = time.perf_counter() - t0
-            table.append(t, direction, res, seconds)
-            if voltages:
-                vrows.append(voltage_rows(session.net, case, t, direction, res))
-        if on_period is not None:
-            on_period(t, table.frame(first))
+    with one_blas_thread():     # once for the day (the methods' own inside it are free)
+        for t in todo:
+            first = len(table)
+            for k, direction in enumerate(problem.directions):
+                # the period's fixed injections once for both directions (the methods set
+                # only the flexible customers')
+                ev.set_period(t, apply=k == 0)
+                t0 = time.perf_counter()
+                res = _solve_or_nonconvergent(solve, ev, direction, session.net, t)
+                seconds = time.perf_counter() - t0
+                table.append(t, direction, res, seconds)
+                if voltages:
+                    vrows.append(voltage_rows(session.net, case, t, direction, res))
+            if on_period is not None:
+                on_period(t, table.frame(first))
     env = table.frame()
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
     return DayResult(env, volt, case.period_hours, problem)
