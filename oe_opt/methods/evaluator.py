@@ -321,9 +321,8 @@ class PowerFlowEvaluator:
             state, c = fused[1](y, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
             self.last_state = state
             return c
-        else:
-            state = (self.net.read_state() if self.state_reader is None
-                     else self.net.read_state(self.state_reader))
+        state = (self.net.read_state() if self.state_reader is None
+                 else self.net.read_state(self.state_reader))
         self.last_state = state
         if self._checker is None:
             self._checker = LimitChecker(self.limits, self.net.voltage_labels,

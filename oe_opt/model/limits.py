@@ -300,20 +300,24 @@ class LimitChecker:
             mi = float(m[i])
             if mi < best:
                 best_kind, best_i, best = j, i, mi
-        if best_kind is None:
-            binding = "none"
-        else:
-            binding = self._labels.get((best_kind, best_i))
-            if binding is None:
-                kind = self._plan[best_kind][5]
-                binding = kind[0].label(kind[3][best_i], self.mv_elements)
-                self._labels[(best_kind, best_i)] = binding
+        binding = "none" if best_kind is None else self.label(best_kind, best_i)
         v, line, tx = arrays
         return LimitCheck(ok=best >= 0.0, binding=binding, margin_pct=best,
                           v_lowest_v=float(_MIN(v)), v_highest_v=float(_MAX(v)),
                           max_line_loading_pct=float(_MAX(line)) if len(line) else 0.0,
                           transformer_loading_pct=float(_MAX(tx)) if len(tx) else 0.0,
                           voltage_v=v, **extra)
+
+
+    def label(self, j: int, i: int) -> str:
+        """The binding label of element `i` of the `j`-th checked kind (``kind:element``),
+        made once per element asked."""
+        binding = self._labels.get((j, i))
+        if binding is None:
+            kind = self._plan[j][5]
+            binding = kind[0].label(kind[3][i], self.mv_elements)
+            self._labels[(j, i)] = binding
+        return binding
 
 
 #: the reductions of ``ndarray.min`` / ``ndarray.max`` without their Python wrapper
@@ -389,11 +393,6 @@ class QuantityChecker:
             raise ValueError(f"QuantityChecker: {nv} voltages in the layout for "
                              f"{len(voltage_labels)} voltage labels")
         self._nv, self._nl, self._nt = nv, nl, nt
-        # every loading (lines, then transformers) from one gather of the currents
-        self._order = np.concatenate([qs._line_order, qs._tx_order]).astype(np.intp)
-        self._factor = np.concatenate([qs._line_rating, qs._tx_rating])
-        self._starts = np.concatenate([qs._line_starts,
-                                       qs._tx_starts + len(qs._line_order)]).astype(np.intp)
         # the margins' vector: per active kind its entries of [voltages, lines, transformers]
         offset = (0, nv, nv + nl)
         gather, lim, sense, kind_of, el_of = [], [], [], [], []
@@ -415,20 +414,14 @@ class QuantityChecker:
         self._n_volt = n_volt
         self._vlim, self._vsense = self._lim[:n_volt].copy(), cat(sense, float)[:n_volt].copy()
         self._kind_of, self._el_of = cat(kind_of, int).tolist(), cat(el_of, int).tolist()
-        self._labels: dict[int, str] = {}
 
     def __call__(self, y: np.ndarray, **extra) -> tuple[NetworkState, LimitCheck]:
         """The state of `y` (V, A) and its :class:`LimitCheck` (`extra`: further fields)."""
         nv, nl = self._nv, self._nl
         b = np.empty(nv + nl + self._nt)
         b[:nv] = y[:nv]
-        if len(self._starts):
-            cur = y[nv:]
-            np.maximum.reduceat(cur[self._order] / self._factor * 100.0, self._starts,
-                                out=b[nv:])
-        tx = b[nv + nl:]
-        np.maximum(tx, 0.0, out=tx)
-        v, line = y[:nv], b[nv:nv + nl]
+        self.state_of.loadings(y, out=b[nv:])
+        v, line, tx = y[:nv], b[nv:nv + nl], b[nv + nl:]
         state = fast_state(v, line, tx)
         if not len(self._gather):
             return state, self.checker(state, **extra)
@@ -440,11 +433,7 @@ class QuantityChecker:
         best = float(m[i])
         if best != best:                                   # nan: LimitChecker's own rule
             return state, self.checker(state, **extra)
-        binding = self._labels.get(i)
-        if binding is None:
-            kind = self.checker._plan[self._kind_of[i]][5]
-            binding = kind[0].label(kind[3][self._el_of[i]], self.checker.mv_elements)
-            self._labels[i] = binding
+        binding = self.checker.label(self._kind_of[i], self._el_of[i])
         bv = b[:nv]
         return state, fast_limit_check(
             best >= 0.0, binding, best, float(_MIN(bv)), float(_MAX(bv)),
@@ -502,20 +491,30 @@ class QuantityState:
             order = np.array([i for n in name_list for i in pos[n]], dtype=int)
             starts = np.cumsum([0] + [len(pos[n]) for n in name_list])[:-1].astype(int)
             groups.append((order, rating[order], starts))
-        (self._line_order, self._line_rating, self._line_starts), \
-            (self._tx_order, self._tx_rating, self._tx_starts) = groups
+        (line_order, line_rating, line_starts), (tx_order, tx_rating, tx_starts) = groups
+        # every loading (lines, then transformers) from one gather of the currents
+        self._order = np.concatenate([line_order, tx_order]).astype(np.intp)
+        self._factor = np.concatenate([line_rating, tx_rating])
+        self._starts = np.concatenate([line_starts, tx_starts + len(line_order)]).astype(np.intp)
+        self._nl = len(line_names)
+
+    def loadings(self, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The line loadings, then the transformer loadings (%, at least 0) of quantity
+        vector `y` (V, A), into `out` (length lines + transformers) if given."""
+        if out is None:
+            out = np.empty(len(self._starts))
+        if len(self._starts):
+            np.maximum.reduceat(y[self.nv:][self._order] / self._factor * 100.0, self._starts,
+                                out=out)
+        tx = out[self._nl:]
+        np.maximum(tx, 0.0, out=tx)
+        return out
 
     def __call__(self, y: np.ndarray) -> NetworkState:
         """The state of quantity vector `y` (V, A)."""
-        cur = y[self.nv:]
-        line = (np.maximum.reduceat(cur[self._line_order] / self._line_rating * 100.0,
-                                    self._line_starts)
-                if len(self._line_starts) else np.zeros(0))
-        tx = (np.maximum(np.maximum.reduceat(cur[self._tx_order] / self._tx_rating * 100.0,
-                                             self._tx_starts), 0.0)
-              if len(self._tx_starts) else np.zeros(0))
-        return NetworkState(voltage_v=y[:self.nv], line_loading_pct=line,
-                            transformer_loading_pct=tx)
+        b = self.loadings(y)
+        return NetworkState(voltage_v=y[:self.nv], line_loading_pct=b[:self._nl],
+                            transformer_loading_pct=b[self._nl:])
 
 
 # ------------------------------------------------------------------ LP rows
