@@ -279,12 +279,17 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         n_lp = 0
         capped = False                                         # the linear LP: no row binds
 
-        def linear_lp():
+        def linear_lp() -> tuple[float, bool]:
             # the envelope LP (equal allocation, one variable) by its ratio test: what
             # EnvelopeLP(1, ..., equal_solver="ratio").solve_equal() gives on these rows
-            # (tested), without the model's bookkeeping (the rows of lp_rows, with margins)
+            # (tested), without the model's bookkeeping (the rows of lp_rows, with margins);
+            # (its envelope in [0, cap], whether no row binds: the cap is its answer)
+            nonlocal n_lp
+            n_lp += 1
             b = np.maximum(h0 - row_margin(a, margin_kw), 0.0)
-            return ratio_solve(a[:, 0], b, 0.0, cap_kw)
+            sol = ratio_solve(a[:, 0], b, 0.0, cap_kw)
+            return (float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw,
+                    bool(sol.ok and not sol.binding.size))
 
         if curv is not None:
             # the rows' curvature seen at the previous period of the day (it changes slowly
@@ -295,16 +300,13 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             xm = float(u.min()) if u.size else np.inf
             x = cap_kw if xm >= cap_kw else max(xm - AIM * bracket_kw, 0.0)
             if x <= 0.0:
-                sol = linear_lp()
-                n_lp += 1
-                x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
+                x, _ = linear_lp()
         else:
-            sol = linear_lp()
-            n_lp += 1
-            x = float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw
-            if not sol.binding.size and sol.ok:
-                x, capped = cap_kw, True                       # no row binds: the cap is the LP's answer
-        if curv is None and not capped and model_steps and lin0.model is not None and checker is None:
+            x, capped = linear_lp()
+            if capped:
+                x = cap_kw
+        if (curv is None and not capped and model_steps and lin0.model is not None
+                and checker is None):
             # the LP on the local power-flow model around 0 kW (no power flow): quadratic
             # rows through the model's predictions, re-solved by the ratio test
             mpts: list[tuple[float, np.ndarray]] = [(0.0, h0)]
@@ -336,7 +338,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             has chosen corners in this search) at the kept ones."""
             nonlocal kept_masks
             if checker is None:
-                c, _, y = ev.check_quantities(-x if direction == "export" else x, sens)
+                c, _, y = ev.check_quantities(s * x, sens)      # signed_kw, as a float
                 return c, (headroom(rows, y) if y is not None else None)
             masks = None if (confirm or kept_masks is None or not reuse_corners) else kept_masks
             pc = checker.check(ev, direction, np.full(nf, x), "any_use", linearise_failed=False,
