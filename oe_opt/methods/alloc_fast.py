@@ -303,7 +303,6 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
     satisfy it)."""
     model = lin.model
     shift = np.zeros(0)
-    tangent: dict[int, tuple[np.ndarray, float]] = {}   # row -> (slope, usage at x = 0)
     total_prev = None
     sol_ok = None
     n = 0
@@ -344,17 +343,17 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
             bad = bad[np.argsort(-gap[bad])][:MAX_TANGENTS]
             g = rows.sign[bad, None] * s * model.gradient(step, rows.q[bad])
             counts["n_tangents"] += len(bad)
-            for k, gk in zip(bad, g):
-                tangent[int(k)] = (gk, float(use[k] - gk @ x))
+            for k, gk in zip(bad, g):        # the tangent in place of the row from now on
                 a[k] = _sparse(gk[None, :])[0]
-                use0[k] = tangent[int(k)][1]
+                use0[k] = float(use[k] - gk @ x)
                 margin[k] = row_margin(a[k:k + 1], margin_kw)[0]
             shift[bad] = 0.0
+        rel = active.relative_headroom(y)
+        worst = float(rel.min())
         n_before = len(active.idx)
-        active.add(active.near(y, 0.0))
+        active.add(active.near(y, 0.0, rel=rel))
         counts["n_generated"] += len(active.idx) - n_before
         total = float(x.sum())
-        worst = float(np.min(headroom(active.all, y) / np.abs(active.all.bound)))
         if len(active.idx) == n_before and not len(bad) and total_prev is not None and (
                 abs(total - total_prev) <= MOVE_REL * max(total, 1e-9)):
             break

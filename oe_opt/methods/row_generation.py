@@ -98,14 +98,20 @@ class ActiveRows:
             self._rows = LimitRows(a.q[i], a.sign[i], a.bound[i], [a.labels[j] for j in i])
         return self._rows
 
+    def relative_headroom(self, y: np.ndarray) -> np.ndarray:
+        """Every row's headroom at quantities `y` as a share of its limit (negative:
+        violated)."""
+        return headroom(self.all, y) / np.abs(self.all.bound)
+
     def near(self, y: np.ndarray, frac: float | None = None,
-             most: int | None = None) -> np.ndarray:
+             most: int | None = None, rel: np.ndarray | None = None) -> np.ndarray:
         """Rows (of every row) not in the set, violated or within `frac` of their limit at
         quantities `y` (default :data:`NEAR_FRAC`): the `most` (default ``max_add``, set
-        from :data:`MAX_ADD`) with the smallest headroom relative to their limit."""
+        from :data:`MAX_ADD`) with the smallest headroom relative to their limit.  `rel`:
+        :meth:`relative_headroom` of `y` if already computed (overwritten)."""
         frac = NEAR_FRAC if frac is None else frac
         most = self.max_add if most is None else most
-        rel = headroom(self.all, y) / np.abs(self.all.bound)
+        rel = self.relative_headroom(y) if rel is None else rel
         rel[self._in] = np.inf
         k = np.nonzero(rel < frac)[0]
         if len(k) > most:
