@@ -470,10 +470,15 @@ class EnvelopeLP:
 
     def _push_lim_highspy(self) -> None:
         A, b = self._A, self._b
+        # do the rows start with those of the last push? (open_rows grows them round by round)
+        last = getattr(self, "_last_rows", None)
+        prefix = (last is not None and len(A) >= len(last)
+                  and np.array_equal(last, A[:len(last)]))
+        self._last_rows = A
         # rows that cannot bind anywhere in the box are left out
-        reach = self._box_reach(A)
+        reach = self._box_reach(A, prefix)
         keep = np.nonzero(reach > b)[0]
-        if self.open_rows and not self.active_set and self._append_rows(A, b, keep):
+        if self.open_rows and not self.active_set and self._append_rows(A, b, keep, prefix):
             return
         h = self._h
         if self._n_lim_rows:
@@ -491,41 +496,35 @@ class EnvelopeLP:
             keep = np.union1d(tight, np.intersect1d(hint, keep))
         self._add_lim_rows(keep)
         if self.open_rows:
-            self._pushed = (A, b)
+            self._pushed_b = b
             self._warm_basis()
 
-    def _box_reach(self, A: np.ndarray) -> np.ndarray:
+    def _box_reach(self, A: np.ndarray, prefix: bool) -> np.ndarray:
         """The largest value of each row ``A x`` over the box (the rows that exceed their
-        bound nowhere in it cannot bind).  Kept for the rows of the last call: with the same
-        box, rows that start with the same coefficients keep their reach (``open_rows``
-        grows the rows round by round)."""
+        bound nowhere in it cannot bind).  With the same box, the rows of the last push
+        (`prefix`: `A` starts with them) keep their reach."""
         kept = getattr(self, "_reach_kept", None)
         m0 = 0
-        if kept is not None:
-            A0, lo, hi, r0 = kept
-            m0 = len(r0)
-            if (len(A) < m0 or not np.array_equal(lo, self._lo) or not np.array_equal(hi, self._hi)
-                    or not np.array_equal(A0, A[:m0])):
-                m0 = 0
+        if (prefix and kept is not None and np.array_equal(kept[0], self._lo)
+                and np.array_equal(kept[1], self._hi)):
+            m0 = len(kept[2])
         new = A[m0:]
         r_new = np.clip(new, 0.0, None) @ self._hi
         if self._lo.any():
             r_new += np.clip(new, None, 0.0) @ self._lo
-        reach = np.concatenate([kept[3], r_new]) if m0 else r_new
-        self._reach_kept = (A, self._lo, self._hi, reach)
+        reach = np.concatenate([kept[2], r_new]) if m0 else r_new
+        self._reach_kept = (self._lo, self._hi, reach)
         return reach
 
-    def _append_rows(self, A: np.ndarray, b: np.ndarray, keep: np.ndarray) -> bool:
-        """``open_rows``: when the rows given start with the rows pushed last (the same
-        coefficients, the same rows kept), change their bounds and append the new ones in
-        place (HiGHS keeps its basis: no rebuild, no alien basis); False if not so."""
-        pushed = getattr(self, "_pushed", None)
-        if pushed is None or len(self._extra[1]):
+    def _append_rows(self, A: np.ndarray, b: np.ndarray, keep: np.ndarray,
+                     prefix: bool) -> bool:
+        """``open_rows``: when the rows given start with the rows pushed last (`prefix`: the
+        same coefficients; and the same rows kept), change their bounds and append the new
+        ones in place (HiGHS keeps its basis: no rebuild, no alien basis); False if not so."""
+        b0 = getattr(self, "_pushed_b", None)            # the bounds of the rows pushed last
+        if b0 is None or len(self._extra[1]) or not prefix:
             return False
-        A0, b0 = pushed
         m0 = len(b0)
-        if len(b) < m0 or not np.array_equal(A0, A[:m0]):
-            return False
         old = keep[keep < m0]
         if not np.array_equal(old, self._lim_kept):
             return False
@@ -534,7 +533,7 @@ class EnvelopeLP:
                                                          dtype=np.int32),
                                      np.full(len(old), -np.inf), b[old])
         self._add_lim_rows(keep[keep >= m0])
-        self._pushed = (A, b)
+        self._pushed_b = b
         return True
 
     def _warm_basis(self) -> None:
