@@ -166,3 +166,14 @@ def per_customer_setup(study, session, period: int):
     ev = PowerFlowEvaluator(session.net, problem.limits, case)
     ev.set_period(period)
     return problem, sens, rows, lp, ev, np.eye(n)
+
+
+def random_lp_rows(seed: int, n: int, m: int, density: float):
+    """(rows ``a`` (m, n), bounds ``b`` (m,), caps (n,) kW) of a random envelope LP: nonnegative
+    coefficients with the given density, bounds in [5, 30], caps 5 kW."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a_all = rng.random((m, n)) * (rng.random((m, n)) < density)
+    b_all = rng.uniform(5.0, 30.0, m)
+    return a_all, b_all, np.full(n, 5.0)

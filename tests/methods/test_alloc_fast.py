@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import per_customer_setup
+from conftest import per_customer_setup, random_lp_rows
 from oe_opt.methods import optimised
 from oe_opt.methods.alloc_fast import REL_TOL, solve_alloc_fast
 from oe_opt.methods.row_generation import RowGradients
@@ -102,15 +102,16 @@ def test_kept_gradients_are_the_earlier_states_and_fresh_ones_the_new(syn300):
     assert kept.n_rows == len(np.unique(fresh))
 
 
-def test_open_rows_lp_in_place_equals_a_fresh_lp():
+def test_open_rows_lp_in_place_equals_a_fresh_lp(monkeypatch):
     """EnvelopeLP(open_rows=True) changes the bounds of the rows it holds and appends new ones
     in place when the rows given start with the last ones: the optimum is a fresh LP's."""
-    rng = np.random.default_rng(5)
     n, m = 50, 36
-    a_all = rng.random((m, n)) * (rng.random((m, n)) < 0.5)
-    b_all = rng.uniform(5.0, 30.0, m)
-    caps = np.full(n, 5.0)
+    a_all, b_all, caps = random_lp_rows(5, n, m, 0.5)
     lp = EnvelopeLP(n, m, n_breakpoints=1, open_rows=True)
+    in_place = []
+    append = EnvelopeLP._append_rows
+    monkeypatch.setattr(EnvelopeLP, "_append_rows",
+                        lambda self, *a: in_place.append(append(self, *a)) or in_place[-1])
     for k, scale in ((8, 1.0), (8, 0.7), (20, 0.9), (36, 0.5), (36, 0.8)):
         b = b_all[:k] * scale
         lp.update(a_all[:k], b, caps)
@@ -119,6 +120,8 @@ def test_open_rows_lp_in_place_equals_a_fresh_lp():
         x, y = lp.solve_max_total(), fresh.solve_max_total()
         assert x.ok and y.ok and abs(x.objective - y.objective) < 1e-7 * (1 + abs(y.objective))
         assert np.all(a_all[:k] @ x.x <= b + 1e-7)
+    # every update after the first went in place (the fresh LPs' first updates rebuild)
+    assert in_place[0::2] == [False, True, True, True, True]
 
 
 def test_rows_by_blocks_give_the_same_envelopes(syn300, monkeypatch):

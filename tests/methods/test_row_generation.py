@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import TUTORIAL, per_customer_setup
+from conftest import TUTORIAL, per_customer_setup, random_lp_rows
 from oe_opt.methods import optimised
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.row_generation import ActiveRows, initial_rows, row_generation_slp
@@ -105,11 +105,8 @@ def test_without_row_generation_the_lp_breaks_limits_it_does_not_hold(syn300):
 def test_open_rows_lp_equals_the_fixed_lp():
     """EnvelopeLP(open_rows=True): a row set that grows from update to update gives the
     optimum of the fixed-size LP with the same rows, and sync_pyomo writes the rows."""
-    rng = np.random.default_rng(3)
     n, m = 60, 40
-    a_all = rng.random((m, n)) * (rng.random((m, n)) < 0.4)
-    b_all = rng.uniform(5.0, 30.0, m)
-    caps = np.full(n, 5.0)
+    a_all, b_all, caps = random_lp_rows(3, n, m, 0.4)
     open_lp = EnvelopeLP(n, m, n_breakpoints=1, open_rows=True)
     fixed = EnvelopeLP(n, m)
     for k in (10, 25, 40):
