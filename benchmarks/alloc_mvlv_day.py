@@ -91,9 +91,8 @@ def run(periods: int | None, flexible: float, allocation: str,
     if progress is None:
         env = run_day(study, "alloc", session=session, periods=chosen, voltages=False).envelopes
     else:
-        # one run_day over the periods, as `oe-opt run` computes a day (the solver carries its
-        # rows from one period to the next), each period recorded as it ends (a run stopped
-        # by its budget keeps what it measured)
+        # one run_day over the periods, as `oe-opt run` computes a day, each period recorded
+        # as it ends (a run stopped by its budget keeps what it measured)
         env = run_day(study, "alloc", session=session, periods=chosen, voltages=False,
                       on_period=lambda p, rows: progress(p, time.perf_counter() - t1, setup_s,
                                                          rows)).envelopes

@@ -65,8 +65,9 @@ def partition_nodes(y: sp.spmatrix, node_names: list[str],
     node_names : list of str
         ``bus.node`` per node: the nodes of one bus are cut together.
     block_nodes : int, optional
-        Target size of a block (nodes; default :data:`BLOCK_NODES`).  A bus becomes interface where the part of the
-        bus tree below it (breadth-first from the first node's bus) reaches this size.
+        Target size of a block (nodes; default :data:`BLOCK_NODES`).  A bus becomes
+        interface where the part of the bus tree below it (breadth-first from the first
+        node's bus) reaches this size.
 
     Returns
     -------

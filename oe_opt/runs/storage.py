@@ -2,9 +2,9 @@
 
 Every file is written to a temporary file and moved into place with
 :func:`os.replace` (:func:`write_parquet_atomic`), so a file either is
-complete or does not exist (or, after a system crash, fails validation).  A stored file is reused only if it is valid
-(:func:`read_valid_parquet`): readable, with the expected columns, row count,
-day and run key (:func:`run_key`, a fingerprint of the study settings and
+complete or does not exist (or, after a system crash, fails validation).  A stored file is
+reused only if it is valid (:func:`read_valid_parquet`): readable, with the expected columns,
+row count, day and run key (:func:`run_key`, a fingerprint of the study settings and
 method).  Rerunning a batch therefore skips the finished work and recomputes
 the rest, so an interrupted run resumes where it stopped and loses nothing.
 """
@@ -188,8 +188,8 @@ def write_table_atomic(table: "pa.Table", path: str | Path, key: str,
     The table goes to a temporary file in the same folder, then is moved into
     place with :func:`os.replace`: a stopped process leaves either the whole file
     or none.  (It is not forced to disk: after a system crash a file may be short
-    or damaged, which :func:`read_valid_parquet` detects, so it is recomputed.)  The run `key`, the row
-    count, a checksum of the rows (:func:`rows_checksum`) and the input
+    or damaged, which :func:`read_valid_parquet` detects, so it is recomputed.)  The run
+    `key`, the row count, a checksum of the rows (:func:`rows_checksum`) and the input
     files' digests (`inputs`, to say later which files changed) are stored in
     the Parquet schema metadata (next to the table's own, e.g. pandas').
 
@@ -254,10 +254,10 @@ def check_written(path: str | Path, stored: "pd.DataFrame | pa.Table", checksum:
 
 
 def read_valid_table(path: str | Path, key: str, n_rows: int | None = None,
-                       columns: Sequence[str] = tuple(ENVELOPE_COLUMNS),
-                       day: int | None = None, inputs: Mapping[str, str] | None = None,
-                       caps: Mapping[tuple[str, str], float] | None = None,
-                       ) -> tuple["pa.Table | None", str]:
+                     columns: Sequence[str] = tuple(ENVELOPE_COLUMNS),
+                     day: int | None = None, inputs: Mapping[str, str] | None = None,
+                     caps: Mapping[tuple[str, str], float] | None = None,
+                     ) -> tuple["pa.Table | None", str]:
     """Read a stored result as an Arrow table if it is complete and belongs to this run.
 
     Parameters
