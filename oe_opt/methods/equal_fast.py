@@ -37,7 +37,7 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from oe_opt.methods.any_use import merge_checks, worst_corner_rows
+from oe_opt.methods.any_use import choose_corners, merge_checks, worst_corner_rows
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
 from oe_opt.methods.screening import screened_limit
@@ -60,6 +60,9 @@ AIM = 0.5
 CLOSE = 1.5
 #: periods of a day that one analytic linearisation at 0 kW serves (see ``memory``)
 SLOPE_REFRESH = 6
+#: any use with ``reuse_corners``: the first candidate is checked (provisionally) at the
+#: corners the per-customer rows at 0 kW predict there, without a linearisation of its own
+KEEP_CORNERS_FROM_ZERO = True
 #: predictions of the local power-flow model refining the first candidate (0: the plain LP).
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
@@ -271,6 +274,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         s = -1.0 if direction == "export" else 1.0
         dy = s * lin0.dy_dp                                   # per kW of envelope
         a = rows.sign[:, None] * dy[rows.q]                   # the LP rows' coefficients
+        a_cust0 = a                                           # any use: per customer at 0 kW
         if checker is not None:
             a = worst_corner_rows(a, np.ones((nf, 1)))      # the any-use rows: positive parts
         h0 = headroom(rows, lin0.y)
@@ -330,6 +334,13 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         # checked, and the passes checked at those kept corners instead of their own
         # (provisional: the reported envelope is never one of them, see the confirmation below)
         kept_masks: list[np.ndarray] | None = None
+        if checker is not None and reuse_corners and x < cap_kw and KEEP_CORNERS_FROM_ZERO:
+            # the first candidate's corners predicted from the per-customer rows at 0 kW (no
+            # linearisation at the candidate: a provisional check, confirmed at the end)
+            oe_x = np.full(nf, x)
+            y_x = lin0.y + dy @ oe_x
+            kept_masks = [m for m, _ in choose_corners(rows, y_x, a_cust0, oe_x,
+                                                       checker.window_pct, checker.max_corners)]
         provisional: set[float] = set()
 
         def check(x: float, confirm: bool = True) -> tuple[LimitCheck, np.ndarray | None]:

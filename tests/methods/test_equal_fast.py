@@ -158,6 +158,53 @@ def test_reused_corners_never_decide_the_reported_envelope(tutorial):
     assert lins[True] < lins[False]
 
 
+def test_first_candidate_corners_come_from_the_zero_kw_rows(tutorial, monkeypatch):
+    """any_use with ``reuse_corners``: the first candidate is checked at the corners the
+    per-customer rows at 0 kW predict (no linearisation of its own); without
+    ``KEEP_CORNERS_FROM_ZERO`` it is linearised.  The kept corners save linearisations, the
+    reported envelope is still checked at the rule's own corners and stays within the bracket
+    of bisect's."""
+    from oe_opt.methods import equal_fast
+    from oe_opt.methods.any_use import CornerChecker, EqualChecks, checker_for
+
+    class Recording(CornerChecker):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.calls = []
+
+        def check(self, ev, direction, oe_cust, holds_for="any_use", linearise_failed=True,
+                  masks=None):
+            self.calls.append((direction, float(oe_cust[0]), masks is None))
+            return super().check(ev, direction, oe_cust, holds_for, linearise_failed, masks)
+
+    st, session, case, _ = tutorial
+    st_any = st.with_holds_for("any_use")
+    problem = build_problem(st_any, case.flex_names)
+    plain = checker_for(session.net, case, st_any.limits)
+    ev = PowerFlowEvaluator(session.net, st_any.limits, case)
+    lins = {}
+    for keep in (False, True):
+        monkeypatch.setattr(equal_fast, "KEEP_CORNERS_FROM_ZERO", keep)
+        rec = Recording(plain.sens, plain.rows)
+        for t in (24, 30, 34, 40):
+            for d in ("export", "import"):
+                ev.set_period(t)
+                res = equal_fast.solve_equal_fast(ev, d, rec.sens, rec.rows, problem.cap_kw(d),
+                                                  checker=rec, reuse_corners=True)
+                assert res.verified
+                first = [c for c in rec.calls if c[0] == d][0]
+                if res.status == FEASIBLE:
+                    assert first[2] is (not keep), (t, d, keep)
+                last = [c for c in rec.calls if c[0] == d and c[1] == res.oe_kw][-1]
+                assert last[2], (t, d, "the reported envelope was checked at kept corners")
+                checks = EqualChecks(plain, ev, d, "any_use")
+                exact = bisect_search(checks, problem.cap_kw(d), 1e-6)
+                assert exact.oe_kw - 0.001 <= res.oe_kw <= exact.oe_kw + 1e-5
+                rec.calls.clear()
+        lins[keep] = rec.n_linearisations
+    assert lins[True] < lins[False]
+
+
 @pytest.mark.parametrize("holds_for", ["full_use", "any_use"])
 def test_no_point_is_solved_twice_on_the_tutorial(tutorial, holds_for):
     """Every power flow of the fast core is a new point: on the tutorial (no reused corners)
