@@ -60,9 +60,13 @@ AIM = 0.5
 CLOSE = 1.5
 #: periods of a day that one analytic linearisation at 0 kW serves (see ``memory``)
 SLOPE_REFRESH = 6
-#: any use with ``reuse_corners``: the first candidate is checked (provisionally) at the
-#: corners the per-customer rows at 0 kW predict there, without a linearisation of its own
-KEEP_CORNERS_FROM_ZERO = True
+#: any use with ``reuse_corners`` and at least this many flexible customers: the first candidate
+#: is checked (provisionally) at the corners the per-customer rows at 0 kW predict there, without
+#: a linearisation of its own.  Measured (benchmarks/optimiser_speed.py --holds-for any_use):
+#: at 1,000 flexible customers (syn2000) it saves 3 of 8 linearisations and bisect / lp goes
+#: from 2.4 to 3.5 with the same envelopes; at 126-150 (hpk11_lv, syn300) the corners predicted
+#: at 0 kW are poorer, more candidates fail their confirmation and lp is 15-75 % slower.
+KEEP_CORNERS_MIN_FLEX = 500
 #: predictions of the local power-flow model refining the first candidate (0: the plain LP).
 #: Measured (benchmarks/optimiser_speed.py, one process): 2 steps save 25-40 % of the power
 #: flows but cost more time than they save (each is a power series of order 4), so 0.
@@ -334,7 +338,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
         # checked, and the passes checked at those kept corners instead of their own
         # (provisional: the reported envelope is never one of them, see the confirmation below)
         kept_masks: list[np.ndarray] | None = None
-        if checker is not None and reuse_corners and x < cap_kw and KEEP_CORNERS_FROM_ZERO:
+        if (checker is not None and reuse_corners and x < cap_kw
+                and nf >= KEEP_CORNERS_MIN_FLEX):
             # the first candidate's corners predicted from the per-customer rows at 0 kW (no
             # linearisation at the candidate: a provisional check, confirmed at the end)
             oe_x = np.full(nf, x)

@@ -160,8 +160,9 @@ def test_reused_corners_never_decide_the_reported_envelope(tutorial):
 
 def test_first_candidate_corners_come_from_the_zero_kw_rows(tutorial, monkeypatch):
     """any_use with ``reuse_corners``: the first candidate is checked at the corners the
-    per-customer rows at 0 kW predict (no linearisation of its own); without
-    ``KEEP_CORNERS_FROM_ZERO`` it is linearised.  The kept corners save linearisations, the
+    per-customer rows at 0 kW predict (no linearisation of its own) from
+    ``KEEP_CORNERS_MIN_FLEX`` flexible customers (forced here on the tutorial); below it, it is
+    linearised.  The kept corners save linearisations, the
     reported envelope is still checked at the rule's own corners and stays within the bracket
     of bisect's."""
     from oe_opt.methods import equal_fast
@@ -184,7 +185,7 @@ def test_first_candidate_corners_come_from_the_zero_kw_rows(tutorial, monkeypatc
     ev = PowerFlowEvaluator(session.net, st_any.limits, case)
     lins = {}
     for keep in (False, True):
-        monkeypatch.setattr(equal_fast, "KEEP_CORNERS_FROM_ZERO", keep)
+        monkeypatch.setattr(equal_fast, "KEEP_CORNERS_MIN_FLEX", 0 if keep else 10 ** 9)
         rec = Recording(plain.sens, plain.rows)
         for t in (24, 30, 34, 40):
             for d in ("export", "import"):
