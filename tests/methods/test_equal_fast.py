@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import TUTORIAL
+from oe_opt.methods.any_use import CornerChecker
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.optimised import make_solver
 from oe_opt.methods.result import AT_CAP, FEASIBLE
@@ -13,6 +14,20 @@ from oe_opt.methods.search import bisect_search
 from oe_opt.problem import build_problem
 from oe_opt.runs.day import Session
 from oe_opt.study import load_study
+
+
+class RecordingChecker(CornerChecker):
+    """A corner checker that records every check: (direction, the first customer's envelope,
+    whether the rule chose the corners there)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.calls = []
+
+    def check(self, ev, direction, oe_cust, holds_for="any_use", linearise_failed=True,
+              masks=None):
+        self.calls.append((direction, float(oe_cust[0]), masks is None))
+        return super().check(ev, direction, oe_cust, holds_for, linearise_failed, masks)
 
 
 @pytest.fixture(scope="module")
@@ -117,18 +132,8 @@ def test_reused_corners_never_decide_the_reported_envelope(tutorial):
     reported envelope's last check is the rule's own (its linearisation, its corners), some
     searches need that confirmation, fewer linearisations are made, and the envelopes stay
     within the bracket of bisect's."""
-    from oe_opt.methods.any_use import CornerChecker, EqualChecks, checker_for
+    from oe_opt.methods.any_use import EqualChecks, checker_for
     from oe_opt.methods.equal_fast import solve_equal_fast
-
-    class Recording(CornerChecker):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            self.calls = []
-
-        def check(self, ev, direction, oe_cust, holds_for="any_use", linearise_failed=True,
-                  masks=None):
-            self.calls.append((direction, float(oe_cust[0]), masks is None))
-            return super().check(ev, direction, oe_cust, holds_for, linearise_failed, masks)
 
     st, session, case, _ = tutorial
     st_any = st.with_holds_for("any_use")
@@ -137,7 +142,7 @@ def test_reused_corners_never_decide_the_reported_envelope(tutorial):
     ev = PowerFlowEvaluator(session.net, st_any.limits, case)
     lins, confirms = {}, 0
     for reuse in (False, True):
-        rec = Recording(plain.sens, plain.rows)
+        rec = RecordingChecker(plain.sens, plain.rows)
         for t in range(20, 44, 2):
             for d in ("export", "import"):
                 ev.set_period(t)
@@ -166,17 +171,7 @@ def test_first_candidate_corners_come_from_the_zero_kw_rows(tutorial, monkeypatc
     reported envelope is still checked at the rule's own corners and stays within the bracket
     of bisect's."""
     from oe_opt.methods import equal_fast
-    from oe_opt.methods.any_use import CornerChecker, EqualChecks, checker_for
-
-    class Recording(CornerChecker):
-        def __init__(self, *a, **k):
-            super().__init__(*a, **k)
-            self.calls = []
-
-        def check(self, ev, direction, oe_cust, holds_for="any_use", linearise_failed=True,
-                  masks=None):
-            self.calls.append((direction, float(oe_cust[0]), masks is None))
-            return super().check(ev, direction, oe_cust, holds_for, linearise_failed, masks)
+    from oe_opt.methods.any_use import EqualChecks, checker_for
 
     st, session, case, _ = tutorial
     st_any = st.with_holds_for("any_use")
@@ -186,7 +181,7 @@ def test_first_candidate_corners_come_from_the_zero_kw_rows(tutorial, monkeypatc
     lins = {}
     for keep in (False, True):
         monkeypatch.setattr(equal_fast, "KEEP_CORNERS_MIN_FLEX", 0 if keep else 10 ** 9)
-        rec = Recording(plain.sens, plain.rows)
+        rec = RecordingChecker(plain.sens, plain.rows)
         for t in (24, 30, 34, 40):
             for d in ("export", "import"):
                 ev.set_period(t)
