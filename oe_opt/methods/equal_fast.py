@@ -199,11 +199,12 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     reuse_corners : bool
         With a `checker`: a candidate that passes where it cannot end the search (not at
         the cap, not closing the bracket) is checked at the corners the rule chose at the
-        last candidate it linearised, without a per-customer linearisation of its own; the
-        reported envelope is always checked at the rule's own corners (its power flow is
-        solved again when it was not).  For networks where that linearisation costs many
-        power flows (one solve per flexible customer); on small ones it costs more power
-        flows than it saves.
+        last candidate it linearised (the first candidate, from :data:`KEEP_CORNERS_MIN_FLEX`
+        flexible customers: at the corners the per-customer rows at 0 kW predict there),
+        without a per-customer linearisation of its own; the reported envelope is always
+        checked at the rule's own corners (its power flow is solved again when it was not).
+        For networks where that linearisation costs many power flows (one solve per flexible
+        customer); on small ones it costs more power flows than it saves.
     screening : bool, optional
         Aim each full power flow after the first at the limit located by screening solves
         (:func:`~oe_opt.methods.screening.screened_limit`: the controls held where the last
@@ -335,7 +336,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                 x = cap_kw
 
         # any use with reuse_corners: the corners the rule chose at the last candidate it
-        # checked, and the passes checked at those kept corners instead of their own
+        # linearised (or, for the first, predicted at 0 kW), and the passes checked at those
+        # kept corners instead of their own
         # (provisional: the reported envelope is never one of them, see the confirmation below)
         kept_masks: list[np.ndarray] | None = None
         if (checker is not None and reuse_corners and x < cap_kw
