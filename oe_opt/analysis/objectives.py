@@ -84,7 +84,9 @@ def run_objective(study: Study, objective: str, day: int | None = None, session:
     pos = {c: i for i, c in enumerate(res.problem.flex_names)}
     env["cap_kw"] = [res.problem.customer_caps_kw(d)[pos[c]]
                      for d, c in zip(env["direction"], env["customer"])]
-    return replace(res, envelopes=env)
+    out = replace(res)
+    out.envelopes = env          # the table with the objective's columns
+    return out
 
 
 def objectives_table(envelopes: pd.DataFrame, period_hours: float) -> pd.DataFrame:

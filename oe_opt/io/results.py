@@ -43,7 +43,8 @@ class EnvelopeColumns:
     The same table as ``pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)`` of the
     :func:`envelope_rows` of every period-direction (same values, same column types, tested),
     without a Python row per customer: what is the same for every customer of a
-    period-direction is kept once and repeated when the table is made.
+    period-direction is kept once and repeated when the table is made.  :meth:`table` makes
+    it as Arrow (what the run store writes) without a DataFrame in between.
     """
 
     #: columns with one value per period-direction (every customer the same)
@@ -56,42 +57,70 @@ class EnvelopeColumns:
                          "transformer_loading_pct", "n_powerflows", "verified",
                          "binding_margin_pct", "n_lp", "seconds"))
 
+    #: of :data:`SAME`, those taken from each result (the others: the case, the method)
+    _FROM_RESULT = ("period", "direction", "binding", "v_lowest_v", "v_highest_v",
+                    "max_line_loading_pct", "transformer_loading_pct", "n_powerflows",
+                    "verified", "status", "binding_margin_pct", "n_lp", "seconds")
+
     def __init__(self, case: DayCase, method: str):
         self.case, self.method = case, method
         self.n = len(case.flex_names)
-        self.same: dict[str, list] = {c: [] for c in self.SAME}
-        self.each: dict[str, list[np.ndarray]] = {"oe_kw": [], "q_kvar": [], "p_kw": []}
+        # per period-direction: the values of _FROM_RESULT, and (oe, q, p) as the result has
+        # them (a number or an array per customer; q, p None when the check has none)
+        self._same: list[tuple] = []
+        self._each: list[tuple] = []
 
     def append(self, t: int, direction: str, res: SearchResult, seconds: float) -> None:
         """Add the rows of period `t` and `direction` (one per flexible customer)."""
-        case, n = self.case, self.n
-        oe = res.oe_kw
-        oe = np.full(n, float(oe)) if np.ndim(oe) == 0 else np.asarray(oe, dtype=float)
         c = res.check
-        q, p = getattr(c, "flex_q_kvar", None), getattr(c, "flex_p_kw", None)
-        q = (getattr(case, "flex_q_per_kw", 0.0) * np.abs(oe) if q is None
-             else q if np.shape(q) == (n,) else np.broadcast_to(q, (n,)))
-        p = (oe if p is None or not np.isfinite(oe).all()
-             else np.abs(p if np.shape(p) == (n,) else np.broadcast_to(p, (n,))))
-        for k, value in zip(self.SAME, (
-                case.day, t, case.times[t], direction, self.method, res.binding, c.v_lowest_v,
-                c.v_highest_v, c.max_line_loading_pct, c.transformer_loading_pct,
-                res.n_powerflows, res.verified, res.status, c.margin_pct, res.n_lp, seconds)):
-            self.same[k].append(value)
-        for k, value in (("oe_kw", oe), ("q_kvar", q), ("p_kw", p)):
-            self.each[k].append(np.asarray(value, dtype=float))
+        self._same.append((t, direction, res.binding, c.v_lowest_v, c.v_highest_v,
+                           c.max_line_loading_pct, c.transformer_loading_pct, res.n_powerflows,
+                           res.verified, res.status, c.margin_pct, res.n_lp, seconds))
+        self._each.append((res.oe_kw, getattr(c, "flex_q_kvar", None),
+                           getattr(c, "flex_p_kw", None)))
 
     def __len__(self) -> int:
         """Period-directions appended so far."""
-        return len(self.same["day"])
+        return len(self._same)
+
+    def _values(self, start: int) -> tuple[int, dict[str, list], dict[str, np.ndarray]]:
+        """(period-directions, the per-period-direction values of every :data:`SAME` column,
+        the per-customer columns ``oe_kw``, ``q_kvar``, ``p_kw``) from the `start`-th on."""
+        case, n = self.case, self.n
+        rows = self._same[start:]
+        m = len(rows)
+        same = dict(zip(self._FROM_RESULT, map(list, zip(*rows)))) if m else {
+            k: [] for k in self._FROM_RESULT}
+        same["day"] = [case.day] * m
+        same["time"] = [case.times[t] for t in same["period"]]
+        same["method"] = [self.method] * m
+        each = self._each[start:]
+        fast = _one_envelope_each(each, n)
+        if fast is not None:
+            return m, same, fast
+        oe_parts, q_parts, p_parts = [], [], []
+        q_per_kw = getattr(case, "flex_q_per_kw", 0.0)
+        for oe, q, p in each:
+            oe = np.full(n, float(oe)) if np.ndim(oe) == 0 else np.asarray(oe, dtype=float)
+            q = (q_per_kw * np.abs(oe) if q is None
+                 else q if np.shape(q) == (n,) else np.broadcast_to(q, (n,)))
+            p = (oe if p is None or not np.isfinite(oe).all()
+                 else np.abs(p if np.shape(p) == (n,) else np.broadcast_to(p, (n,))))
+            oe_parts.append(oe)
+            q_parts.append(q)
+            p_parts.append(p)
+        cat = (lambda parts: np.concatenate(parts).astype(float, copy=False) if parts
+               else np.zeros(0))
+        return m, same, {"oe_kw": cat(oe_parts), "q_kvar": cat(q_parts), "p_kw": cat(p_parts)}
 
     def frame(self, start: int = 0) -> pd.DataFrame:
         """The table (columns :data:`ENVELOPE_COLUMNS`); from the `start`-th period-direction
         appended on (0: all of them)."""
-        n, m = self.n, len(self.same["day"]) - start
+        n = self.n
+        m, same, each = self._values(start)
         cols: dict[str, object] = {}
-        for k, values in self.same.items():
-            values = values[start:]
+        for k in self.SAME:
+            values = same[k]
             # the column type pandas infers from the Python values (as from the row lists),
             # each value repeated per customer; numbers straight from numpy when numpy infers
             # the same type (ints, floats, booleans: not a mix with None or text)
@@ -100,10 +129,79 @@ class EnvelopeColumns:
                 arr = pd.Series(values)._values
             cols[k] = arr.repeat(n)
         cols["customer"] = pd.Series(list(self.case.flex_names) * m)._values
-        for k, parts in self.each.items():
-            parts = parts[start:]
-            cols[k] = np.concatenate(parts) if parts else np.zeros(0)
+        cols.update(each)
         return pd.DataFrame(cols, columns=ENVELOPE_COLUMNS)
+
+    def table(self, start: int = 0) -> "pa.Table":
+        """The table as an Arrow table: ``pa.Table.from_pandas(self.frame(start),
+        preserve_index=False)`` (the same columns, types, values and schema metadata; tested),
+        made from the columns without the DataFrame.
+
+        Numbers go to Arrow as ``from_pandas`` sends them (NaN as null), text as one array of
+        the distinct values per period-direction taken per customer.  The schema (with
+        pandas' metadata) is that of a ``from_pandas`` of this process with the same column
+        types: the first table of a kind, or any with a column numpy cannot type, is made by
+        ``from_pandas`` itself (and teaches the schema).
+        """
+        import pyarrow as pa
+
+        n = self.n
+        m, same, each = self._values(start)
+        arrays = {}
+        for k in self.SAME:
+            values = same[k]
+            if k in self.NUMERIC:
+                arr = np.asarray(values)
+                if arr.dtype.kind not in "ifb":
+                    return self._learn(start)
+                arrays[k] = pa.array(arr.repeat(n), from_pandas=True)
+            else:
+                if not all(type(v) is str for v in values):
+                    return self._learn(start)
+                arrays[k] = pa.array(values, pa.large_string()).take(
+                    pa.array(np.arange(m).repeat(n)))
+        arrays["customer"] = pa.array(list(self.case.flex_names) * m, pa.large_string())
+        for k, v in each.items():
+            arrays[k] = pa.array(v, from_pandas=True)
+        cols = [arrays[k] for k in ENVELOPE_COLUMNS]
+        key = tuple(str(a.type) for a in cols)
+        schema = _ARROW_SCHEMAS.get(key)
+        if schema is None:
+            return self._learn(start)
+        return pa.Table.from_arrays(cols, schema=schema)
+
+    def _learn(self, start: int) -> "pa.Table":
+        """:meth:`table` by ``from_pandas`` of :meth:`frame`; its schema kept for its types."""
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(self.frame(start), preserve_index=False)
+        _ARROW_SCHEMAS.setdefault(tuple(str(f.type) for f in table.schema), table.schema)
+        return table
+
+
+def _one_envelope_each(each: list[tuple], n: int) -> dict[str, np.ndarray] | None:
+    """The ``oe_kw``, ``q_kvar``, ``p_kw`` columns of :meth:`EnvelopeColumns._values` when every
+    period-direction has one envelope (a float) and the check's q and p per customer (arrays
+    of `n` floats): the same values in a few array operations; None otherwise."""
+    if not each:
+        return None
+    oes, qs, ps = zip(*each)
+    if not all(type(o) is float or type(o) is np.float64 for o in oes):
+        return None
+    for arrays in (qs, ps):
+        if not all(type(a) is np.ndarray and a.shape == (n,) and a.dtype == np.float64
+                   for a in arrays):
+            return None
+    oe = np.array(oes, dtype=float)
+    oe_col = oe.repeat(n)
+    # p: the check's |p| where the envelope is a number, else the envelope (NaN)
+    p_col = np.where(np.isfinite(oe).repeat(n), np.abs(np.concatenate(ps)), oe_col)
+    return {"oe_kw": oe_col, "q_kvar": np.concatenate(qs), "p_kw": p_col}
+
+
+#: the Arrow schemas (with pandas' metadata) of the envelope tables ``from_pandas`` made in
+#: this process, by their column types (:meth:`EnvelopeColumns.table`)
+_ARROW_SCHEMAS: dict[tuple[str, ...], "pa.Schema"] = {}
 
 
 def voltage_rows(net: NetworkEngine, case: DayCase, t: int, direction: str,

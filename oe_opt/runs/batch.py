@@ -88,15 +88,17 @@ def parse_days(spec: str, n_days: int) -> list[int]:
     return sorted(out)
 
 
-def compute_day(study: Study, method: str, day: int, key: str) -> pd.DataFrame:
-    """Envelopes of one day (a Dask task; also used by the serial run).
+def compute_day(study: Study, method: str, day: int, key: str) -> "pa.Table":
+    """Envelopes of one day as an Arrow table, as stored (a Dask task; also used by the
+    serial run).
 
     The process's cached session is reused (warmed up on first use, see
     :func:`~oe_opt.runs.parallel.warm_up`); the solver is reset first so the result
     does not depend on the days this process computed before.
     """
     session = worker_session(study, key, method, day)
-    return run_day(study, method=method, day=day, session=session, voltages=False).envelopes
+    return run_day(study, method=method, day=day, session=session,
+                   voltages=False).envelope_table()
 
 
 @dataclass
@@ -188,14 +190,13 @@ def _run_claimed(study, wanted, workers, scheduler, out_dir, method, progress, k
             stats.recomputed[day] = reason
         todo.append((day, compute_day, (study, method, day, key)))
 
-    def save(day: int, env: pd.DataFrame) -> None:
+    def save(day: int, table: pa.Table) -> None:
         path = day_path(out_dir, day)
-        table = pa.Table.from_pandas(env, preserve_index=False)
         checksum = write_table_atomic(table, path, key, inputs)
         # the checks of a reused file (footer, rows, checksum) on the rows as stored
         reason = check_written(path, table, checksum, key, n_rows, day=day, caps=caps)
         if reason is not None:
-            raise OEError(f"{path}: day {day} gave {len(env)} rows, expected {n_rows} ({reason})")
+            raise OEError(f"{path}: day {day} gave {table.num_rows} rows, expected {n_rows} ({reason})")
         frames[day] = table
         stats.computed.append(day)
 

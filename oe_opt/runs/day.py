@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
@@ -35,9 +36,9 @@ class DayResult:
 
     Attributes
     ----------
-    envelopes : DataFrame
-        One row per (period, direction, flexible customer); columns
-        :data:`ENVELOPE_COLUMNS`.
+    columns : EnvelopeColumns
+        The envelope table as built (:attr:`envelopes` as a DataFrame, :meth:`envelope_table`
+        as Arrow).
     voltages : DataFrame
         Customer voltages (V) at the reported envelopes: one row per (period,
         direction, customer), columns ``day, period, time, direction,
@@ -48,10 +49,21 @@ class DayResult:
         What the method solved (caps, weights, limits).
     """
 
-    envelopes: pd.DataFrame
+    columns: EnvelopeColumns
     voltages: pd.DataFrame
     period_hours: float
     problem: EnvelopeProblem
+
+    @cached_property
+    def envelopes(self) -> pd.DataFrame:
+        """One row per (period, direction, flexible customer); columns
+        :data:`~oe_opt.io.results.ENVELOPE_COLUMNS` (made on first use)."""
+        return self.columns.frame()
+
+    def envelope_table(self) -> "pa.Table":
+        """:attr:`envelopes` as an Arrow table (``pa.Table.from_pandas(envelopes,
+        preserve_index=False)``, made without the DataFrame: what the run store writes)."""
+        return self.columns.table()
 
 
 def open_network(study: Study) -> DssNetwork:
@@ -149,9 +161,8 @@ def run_day(study: Study, method: str | None = None, day: int | None = None,
                     vrows.append(voltage_rows(session.net, case, t, direction, res))
             if on_period is not None:
                 on_period(t, table.frame(first))
-    env = table.frame()
     volt = pd.concat(vrows, ignore_index=True) if vrows else pd.DataFrame()
-    return DayResult(env, volt, case.period_hours, problem)
+    return DayResult(table, volt, case.period_hours, problem)
 
 
 def _solve_or_nonconvergent(solve, ev: PowerFlowEvaluator, direction: str, net: DssNetwork,

@@ -202,6 +202,59 @@ def test_the_day_table_by_columns_equals_the_rows_of_each_period(tutorial_runs):
     pd.testing.assert_frame_equal(table.frame(), pd.DataFrame(rows, columns=ENVELOPE_COLUMNS))
 
 
+def test_the_day_table_as_arrow_equals_the_rows_as_stored_by_pandas(tutorial_runs):
+    """EnvelopeColumns.table(): pa.Table.from_pandas of the rows' DataFrame, columns, types,
+    values (NaN as null) and schema metadata, the first time (from pandas) and after (made
+    directly), with one envelope per period-direction (the checks' q and p arrays, a negative
+    q, an infeasible period) and with per-customer envelopes or checks without q and p."""
+    import pyarrow as pa
+
+    from oe_opt.io import results as res_mod
+    from oe_opt.io.results import EnvelopeColumns, envelope_rows
+    from oe_opt.methods.result import SearchResult
+    from oe_opt.model.limits import fast_limit_check
+
+    st, _, _ = tutorial_runs
+    case = Session(st).case()
+    n = len(case.flex_names)
+
+    def check(ok, q, p, v=230.0):
+        return fast_limit_check(ok, "v_max:a", 1.5, v - 10, v, 55.5, 40.25, None,
+                                flex_q_kvar=q, flex_p_kw=p)
+
+    one = [SearchResult(4.25, "ok", "v_max:a", check(True, np.full(n, -1.5), np.full(n, -4.25)),
+                        3, 1),
+           SearchResult(np.nan, "infeasible", "v_min:b",
+                        check(False, np.zeros(n), np.linspace(-1, 1, n)), 1, 0),
+           SearchResult(float(np.float64(7.0)), "at_cap", "cap", check(True, np.zeros(n),
+                                                                         np.full(n, 7.0)), 2, 1)]
+    mixed = one + [SearchResult(np.arange(n, dtype=float), "ok", "line:l", NOT_CONVERGED, 7, 2)]
+    for results in (one, mixed):
+        res_mod._ARROW_SCHEMAS.clear()
+        table, rows = EnvelopeColumns(case, "lp"), []
+        for t, r in enumerate(results):
+            table.append(t, "export", r, 0.25 * t)
+            rows.extend(envelope_rows(case, t, "export", "lp", r, 0.25 * t))
+        want_df = pd.DataFrame(rows, columns=ENVELOPE_COLUMNS)
+        pd.testing.assert_frame_equal(table.frame(), want_df)
+        want = pa.Table.from_pandas(want_df, preserve_index=False)
+        for _ in range(2):                      # learnt, then made directly
+            got = table.table()
+            assert got.equals(want, check_metadata=True)
+            assert got.schema.metadata == want.schema.metadata
+        assert got.column("oe_kw").null_count == n           # the infeasible period's NaN
+        got = table.table(start=1)
+        assert got.equals(pa.Table.from_pandas(table.frame(1), preserve_index=False),
+                          check_metadata=True)
+    # a table made directly names the types it learnt: a column of another type (a binding
+    # that is not text) is made by pandas again, with its own schema
+    odd = EnvelopeColumns(case, "lp")
+    odd.append(0, "export", SearchResult(1.0, "ok", None, check(True, np.zeros(n), np.ones(n)),
+                                         1, 0), 0.0)
+    ref = pa.Table.from_pandas(odd.frame(), preserve_index=False)
+    assert odd.table().equals(ref, check_metadata=True)
+
+
 def test_each_period_is_handed_over_as_it_finishes(tutorial_runs):
     """run_day(on_period=...): every period's rows (both directions), in order, as the table
     has them; a failing callback stops the day (what it recorded stays)."""
