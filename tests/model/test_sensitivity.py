@@ -331,3 +331,24 @@ def test_full_linearisation_by_blocks_is_the_whole_lu(tutorial, monkeypatch):
     by_blocks = sens.analytic(p)
     assert sens.n_block_inverses == 1
     assert rel_err(by_blocks.dy_dp, whole.dy_dp) < 1e-9
+
+
+def test_the_dense_fixed_point_solves_its_system_or_declines():
+    """_fixed_point (two steps of x <- b - w conj(x) at once): the solution of
+    x + w conj(x) = b to machine precision where the map contracts, as the real-form linear
+    solve gives it; None where it does not (the caller factorises instead)."""
+    from oe_opt.model.sensitivity import _fixed_point
+
+    rng = np.random.default_rng(3)
+    n = 31
+    w = 0.01 * (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+    b = rng.standard_normal((n, 2)) + 1j * rng.standard_normal((n, 2))
+    x = _fixed_point(w, b)
+    assert x is not None and x.shape == b.shape
+    # the real form [[I + Re w, Im w], [Im w, I - Re w]] [Re x; Im x] = [Re b; Im b]
+    a = np.block([[np.eye(n) + w.real, w.imag], [w.imag, np.eye(n) - w.real]])
+    ref = np.linalg.solve(a, np.vstack([b.real, b.imag]))
+    assert np.abs(x - (ref[:n] + 1j * ref[n:])).max() <= 1e-13 * np.abs(b).max()
+    assert np.abs(x + w @ np.conj(x) - b).max() <= 1e-13 * np.abs(b).max()
+    # a map that does not contract: no answer rather than a wrong one
+    assert _fixed_point(30 * w, b) is None
