@@ -18,12 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.colors  # noqa: F401  (ListedColormap of the heat maps)
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 COLOURS = {"export": "tab:blue", "import": "tab:orange"}
 AXIS_LABELS = {"export": "Export OE (kW)\ncustomer → grid",
@@ -44,10 +42,17 @@ def figure_title(what: str, study: str, day: int | str | None = None, method: st
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write `fig` to `path` (PNG) and close it."""
+    """Write `fig` to `path` (PNG).  The figures are plain :class:`Figure` objects, not
+    pyplot's (no pyplot, no GUI backend: nothing to close, and pyplot's import is saved)."""
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return Path(path)
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],
+              layout: str | None = None, **kw):
+    """pyplot's ``subplots`` on a plain :class:`Figure`: (figure, axes)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kw)
 
 
 def _periods(table: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +108,7 @@ def envelope_figure(envelopes: pd.DataFrame, title: str,
     """
     dirs = list(dict.fromkeys(envelopes["direction"]))
     periods = _periods(envelopes)
-    fig, axes = plt.subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
+    fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
                              squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = envelopes[envelopes.direction == d]
@@ -151,7 +156,7 @@ def voltage_figure(voltages: pd.DataFrame, v_min_v: float, v_max_v: float, title
     dirs = list(dict.fromkeys(voltages["direction"]))
     periods = _periods(voltages)
     flex = set(flexible or ())
-    fig, axes = plt.subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
+    fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
                              squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = voltages[voltages.direction == d]
@@ -214,7 +219,7 @@ def loading_figure(envelopes: pd.DataFrame, title: str, line_max_pct: float = 10
     """
     dirs = list(dict.fromkeys(envelopes["direction"]))
     periods = _periods(envelopes)
-    fig, axes = plt.subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
+    fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
                              squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = envelopes[envelopes.direction == d]
@@ -277,7 +282,7 @@ def days_heatmap_figure(envelopes: pd.DataFrame, title: str,
     # fixed margins, not a layout engine (constrained layout measured every tick label
     # of the four panels again and again: a third of the figure's time for a year)
     height_in = min(4.2 + 0.36 * len(days), 12)
-    fig, axes = plt.subplots(2, len(dirs), figsize=(6 * len(dirs), height_in), squeeze=False)
+    fig, axes = _subplots(2, len(dirs), figsize=(6 * len(dirs), height_in), squeeze=False)
     top_in, bottom_in, gap_in = 0.7, 0.75, 1.05  # suptitle + title; tick labels + x label
     panel_in = (height_in - top_in - bottom_in - gap_in) / 2
     width_in = 6 * len(dirs)
@@ -338,7 +343,7 @@ def network_figure(networks: pd.DataFrame, title: str) -> Figure:
     """
     names = list(dict.fromkeys(networks["network"]))
     dirs = list(dict.fromkeys(networks["direction"]))
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, min(3.2 + 0.35 * len(names), 24)),
+    fig, (ax, ax2) = _subplots(1, 2, figsize=(11, min(3.2 + 0.35 * len(names), 24)),
                                   gridspec_kw={"width_ratios": [3, 1]}, layout="constrained")
     y = np.arange(len(names))
     h = 0.8 / max(len(dirs), 1)
@@ -375,7 +380,7 @@ def comparison_figure(table: pd.DataFrame, title: str) -> Figure:
     methods = ("step", "bisect", "lp")
     dirs = list(dict.fromkeys(table["direction"]))
     periods = _periods(table)
-    fig, axes = plt.subplots(len(dirs) + 1, 1, figsize=(10, 2.6 * len(dirs) + 2.4), sharex=True,
+    fig, axes = _subplots(len(dirs) + 1, 1, figsize=(10, 2.6 * len(dirs) + 2.4), sharex=True,
                              squeeze=False, layout="constrained",
                              gridspec_kw={"height_ratios": [3] * len(dirs) + [1.5]})
     style = {"step": dict(color="tab:grey", lw=1.5, label="step (1 kW steps)"),
@@ -416,10 +421,10 @@ def objectives_figure(envelopes: pd.DataFrame, table: pd.DataFrame, title: str) 
     objectives = list(dict.fromkeys(envelopes["objective"]))
     dirs = list(dict.fromkeys(envelopes["direction"]))
     customers = sorted(envelopes["customer"].unique(), key=lambda c: (len(c), c))
-    cmap = plt.get_cmap("tab20")
+    cmap = matplotlib.colormaps["tab20"]
     colour = {c: cmap(i % 20) for i, c in enumerate(customers)}
     periods = _periods(envelopes)
-    fig, axes = plt.subplots(len(objectives) + 1, len(dirs), squeeze=False,
+    fig, axes = _subplots(len(objectives) + 1, len(dirs), squeeze=False,
                              figsize=(6.5 * len(dirs), 1.9 * len(objectives) + 3.2),
                              layout="constrained")
     for j, d in enumerate(dirs):
@@ -443,7 +448,7 @@ def objectives_figure(envelopes: pd.DataFrame, table: pd.DataFrame, title: str) 
         t = table[table.direction == d]
         for k, (_, r) in enumerate(t.iterrows()):
             ax.scatter(r.jain_index, r.total_kwh, marker="osD^vP*X"[k % 8], s=45,
-                       color=plt.get_cmap("tab10")(k % 10), label=r.objective)
+                       color=matplotlib.colormaps["tab10"](k % 10), label=r.objective)
         ax.legend(fontsize=7, loc="best")
         ax.set_xlabel("Jain's index (mean over periods; 1 = equal)", fontsize=8)
         ax.set_ylabel(f"Total {d} OE (kWh, all customers)", fontsize=8)
