@@ -437,8 +437,7 @@ class QuantityChecker:
         b[:nv] = y[:nv]
         if len(self._starts):
             # QuantityState.loadings: the same operations on the same currents
-            z = y[self._cur]
-            z /= self._factor
+            z = y[self._cur] / self._factor      # (a new float array whatever y's dtype)
             z *= 100.0
             np.maximum.reduceat(z, self._starts, out=b[nv:])
         line, tx = b[nv:nv + nl], b[nv + nl:]
