@@ -144,32 +144,6 @@ def _smallest_root_quiet(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.n
     return np.minimum(r1, r2)
 
 
-def _rows_at_zero(ev: PowerFlowEvaluator, rows: LimitRows, lin0: Linearisation) -> dict:
-    """The limit rows at 0 kW of the evaluator's period, shared by both directions.
-
-    Computed once per period and kept in ``ev.period_cache`` (emptied when the period
-    changes) next to the linearisation at 0 kW: the second direction of a period differs
-    from the first only by an exact sign.
-
-    Returns
-    -------
-    dict
-        ``h0``: every row's headroom at 0 kW (V or A); ``a``: the import rows' coefficients
-        ``sign * dy_dp[q]`` (V or A per kW of envelope, one column per direction of
-        ``lin0``); ``b``: the full-use LP's margined right-hand sides by margin (kW), filled
-        by the caller.  The arrays are read-only (shared by both directions).
-    """
-    # the entry holds rows and lin0, so their ids cannot name other objects while it lives
-    key = ("equal_fast_rows0", id(rows), id(lin0))
-    hit = ev.period_cache.get(key)
-    if hit is None:
-        h0 = headroom(rows, lin0.y)
-        a = rows.sign[:, None] * lin0.dy_dp[rows.q]
-        h0.flags.writeable = a.flags.writeable = False
-        hit = ev.period_cache[key] = {"rows": rows, "lin0": lin0, "h0": h0, "a": a, "b": {}}
-    return hit
-
-
 def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityModel,
                      rows: LimitRows, cap_kw: float, *,
                      margin_kw: float = MARGIN_KW, bracket_kw: float = BRACKET_KW,
@@ -303,14 +277,12 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
                     memory["dy_dp"], memory["age"] = lin0.dy_dp, 1
             ev.period_cache[key] = lin0
         s = -1.0 if direction == "export" else 1.0
-        at0 = _rows_at_zero(ev, rows, lin0)
-        h0 = at0["h0"]
-        # the LP rows' coefficients per kW of envelope: sign * (s dy_dp)[q], which is the
-        # import rows' exactly negated for export (a sign is exact)
-        a = at0["a"] if s > 0 else -at0["a"]
+        dy = s * lin0.dy_dp                                   # per kW of envelope
+        a = rows.sign[:, None] * dy[rows.q]                   # the LP rows' coefficients
         a_cust0 = a                                           # any use: per customer at 0 kW
         if checker is not None:
             a = worst_corner_rows(a, np.ones((nf, 1)))      # the any-use rows: positive parts
+        h0 = headroom(rows, lin0.y)
         slope0 = -a[:, 0]                                      # d headroom / d kW at 0
         curv = None if memory is None else memory.get(direction)
         n_lp = 0
@@ -323,13 +295,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             # (its envelope in [0, cap], whether no row binds: the cap is its answer)
             nonlocal n_lp
             n_lp += 1
-            # full use: the same margined rows for both directions (|a| is the same)
-            b = at0["b"].get(margin_kw) if checker is None else None
-            if b is None:
-                b = np.maximum(h0 - row_margin(a, margin_kw), 0.0)
-                if checker is None:
-                    b.flags.writeable = False
-                    at0["b"][margin_kw] = b
+            b = np.maximum(h0 - row_margin(a, margin_kw), 0.0)
             sol = ratio_solve(a[:, 0], b, 0.0, cap_kw)
             return (float(np.clip(sol.t, 0.0, cap_kw)) if sol.ok else cap_kw,
                     bool(sol.ok and not sol.binding.size))
@@ -379,7 +345,7 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             # the first candidate's corners predicted from the per-customer rows at 0 kW (no
             # linearisation at the candidate: a provisional check, confirmed at the end)
             oe_x = np.full(nf, x)
-            y_x = lin0.y + (s * lin0.dy_dp) @ oe_x              # dy: per kW of envelope
+            y_x = lin0.y + dy @ oe_x
             kept_masks = [m for m, _ in choose_corners(rows, y_x, a_cust0, oe_x,
                                                        checker.window_pct, checker.max_corners)]
         provisional: set[float] = set()

@@ -84,41 +84,6 @@ def test_shared_zero_state_gives_the_results_of_separate_checks(tutorial):
     assert pf_separate - pf_shared == 3                    # one 0-kW power flow saved per period
 
 
-def test_the_rows_at_0_kw_serve_both_directions_of_a_period_and_no_other(tutorial):
-    """The rows' headroom and coefficients at 0 kW are made once per period (the second
-    direction finds the first's, export's coefficients are import's negated), the evaluator's
-    period cache drops them with the period, and the results are those of rows made anew
-    for each direction."""
-    st, session, case, problem = tutorial
-    fast = make_solver(problem, session.net, case, per_customer=False, core="fast")
-    ev1 = PowerFlowEvaluator(session.net, st.limits, case)
-    ev2 = PowerFlowEvaluator(session.net, st.limits, case)
-
-    def rows0(ev):
-        return [v for k, v in ev.period_cache.items() if k[0] == "equal_fast_rows0"]
-
-    shared, anew, last = [], [], None
-    for t in (8, 20, 34):
-        ev1.set_period(t)
-        assert rows0(ev1) == []                            # emptied with the period
-        r = fast(ev1, "export")
-        (entry,) = rows0(ev1)
-        assert entry is not last and not entry["h0"].flags.writeable
-        r2 = fast(ev1, "import")
-        assert rows0(ev1) == [entry]                        # the same entry, not a new one
-        shared += [(r.oe_kw, r.status, r.binding, r.n_powerflows),
-                   (r2.oe_kw, r2.status, r2.binding, r2.n_powerflows)]
-        last = entry
-        ev2.set_period(t)
-        for d in ("export", "import"):
-            for k in [k for k in ev2.period_cache if k[0] == "equal_fast_rows0"]:
-                del ev2.period_cache[k]                     # each direction makes its own
-            r = fast(ev2, d)
-            anew.append((r.oe_kw, r.status, r.binding, r.n_powerflows))
-    for (a, sa, ba, na), (b, sb, bb, nb) in zip(shared, anew):
-        assert (sa, ba, na) == (sb, bb, nb) and a == pytest.approx(b, abs=1e-6)
-
-
 def test_a_bracket_wider_than_bisects_is_honoured(tutorial):
     st, session, case, problem = tutorial
     from dataclasses import replace
