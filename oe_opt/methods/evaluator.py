@@ -294,11 +294,9 @@ class PowerFlowEvaluator:
     def _check_lean(self, p_flex_kw: np.ndarray | float) -> LimitCheck:
         """:meth:`check` (without volt-var or optional limits) with the limits checked by a
         :class:`LimitChecker` built once: the same power flow, state and verdict."""
-        if isinstance(p_flex_kw, _SCALARS) or np.ndim(p_flex_kw) == 0:
-            p = np.empty(self.n_flex)             # np.full's values, without its wrapper
-            p.fill(float(p_flex_kw))
-        else:
-            p = np.array(p_flex_kw, dtype=float)
+        p = (np.full(self.n_flex, float(p_flex_kw))
+             if isinstance(p_flex_kw, _SCALARS) or np.ndim(p_flex_kw) == 0
+             else np.array(p_flex_kw, dtype=float))
         q = self.case.flex_q_kvar(p)
         self.net.set_loads(self.case.flex_idx, p, q)
         self.last_p_kw, self.last_q_kvar = p, q
