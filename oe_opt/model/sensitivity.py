@@ -365,7 +365,18 @@ class SensitivityModel:
         v = self.node_voltages() if v is None else v
         if self._m_mon_product is None:
             self._m_mon_product = RowProduct(self._m_mon)
-        return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon_product(v))])
+            nm = len(self._mon)
+            # the complex voltages and currents side by side, one |.| for both (the same
+            # bits as two; the buffer is reused, the returned y is always new)
+            buf = np.empty(nm + self._m_mon_product.shape[0],
+                           dtype=np.result_type(self._m_mon_product._data, complex))
+            self._q_buf = (buf, buf[:nm], buf[nm:])
+        buf, at_v, at_i = self._q_buf
+        if v.dtype != buf.dtype:                # (never for node voltages: complex)
+            return np.concatenate([np.abs(v[self._mon]), np.abs(self._m_mon_product(v))])
+        at_v[...] = v[self._mon]
+        self._m_mon_product.into(v, at_i)
+        return np.abs(buf)
 
     @property
     def has_matrices(self) -> bool:

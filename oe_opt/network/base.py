@@ -63,12 +63,22 @@ class RowProduct:
     def __call__(self, v: np.ndarray) -> np.ndarray:
         if not len(self._rows):
             return np.zeros(self.shape[0], dtype=np.result_type(self._data, v))
-        s = np.add.reduceat(self._data * v[self._idx], self._starts)
+        # ndarray.take: the same gather as v[idx] in two thirds of the time (hundreds of
+        # entries); data * v, not v * data: complex products are not symmetric to the bit
+        s = np.add.reduceat(self._data * v.take(self._idx), self._starts)
         if self._dense_rows:
             return s
         out = np.zeros(self.shape[0], dtype=s.dtype)
         out[self._rows] = s
         return out
+
+    def into(self, v: np.ndarray, out: np.ndarray) -> None:
+        """``out[:] = M @ v`` (the same sums as :meth:`__call__`), without a new array where
+        every row has entries (`out`: length ``shape[0]``, of the product's dtype)."""
+        if self._dense_rows and len(self._rows):
+            np.add.reduceat(self._data * v.take(self._idx), self._starts, out=out)
+        else:
+            out[...] = self(v)
 
 
 class EngineCapabilityError(NetworkError):

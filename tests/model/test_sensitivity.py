@@ -108,6 +108,23 @@ def test_quantities_are_the_monitored_state(tutorial):
     assert np.isclose((y[tx] / lay.rating_a[tx]).max() * 100.0, state.transformer_loading_pct.max())
 
 
+def test_quantities_of_two_states_are_two_arrays_of_their_own(tutorial):
+    """The quantities are computed in a buffer the model reuses: every call still returns a
+    new array (an earlier state's y is not overwritten), |V| and |M V| of its voltages."""
+    st, session, case, ev, sens = tutorial
+    ev.set_period(12)
+    ev.solve(np.full(len(case.flex_idx), 2.0))
+    v1 = sens.node_voltages()
+    y1 = sens.quantities(v1)
+    keep = y1.copy()
+    ev.solve(np.full(len(case.flex_idx), -4.0))
+    y2 = sens.quantities()
+    assert y2 is not y1 and np.array_equal(y1, keep) and not np.array_equal(y1, y2)
+    m = sens.matrices.current_map
+    want = np.concatenate([np.abs(v1[sens.matrices.voltage_nodes]), np.abs(m @ v1)])
+    assert np.allclose(y1, want, rtol=1e-12, atol=1e-9)          # V, A
+
+
 def test_constant_power_terms_matter(tutorial):
     """Plain Y^-1 (no PQ-load Jacobian terms) is measurably worse than the full linearisation."""
     st, session, case, ev, sens = tutorial
