@@ -196,7 +196,8 @@ def _run_claimed(study, wanted, workers, scheduler, out_dir, method, progress, k
         # the checks of a reused file (footer, rows, checksum) on the rows as stored
         reason = check_written(path, table, checksum, key, n_rows, day=day, caps=caps)
         if reason is not None:
-            raise OEError(f"{path}: day {day} gave {table.num_rows} rows, expected {n_rows} ({reason})")
+            raise OEError(f"{path}: day {day} gave {table.num_rows} rows, expected {n_rows} "
+                          f"({reason})")
         frames[day] = table
         stats.computed.append(day)
 

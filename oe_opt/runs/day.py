@@ -61,8 +61,10 @@ class DayResult:
         return self.columns.frame()
 
     def envelope_table(self) -> "pa.Table":
-        """:attr:`envelopes` as an Arrow table (``pa.Table.from_pandas(envelopes,
-        preserve_index=False)``, made without the DataFrame: what the run store writes)."""
+        """The envelope table run_day built, as Arrow: ``pa.Table.from_pandas(envelopes,
+        preserve_index=False)`` of the DataFrame :attr:`columns` makes, without making it (what
+        the run store writes).  A DataFrame assigned to :attr:`envelopes` afterwards (e.g.
+        with an objective's columns added) is not in it."""
         return self.columns.table()
 
 
