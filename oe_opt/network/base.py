@@ -46,8 +46,12 @@ class RowProduct:
 
     The hot path multiplies the same small current map by new node voltages after
     every power flow; ``np.add.reduceat`` over the stored CSR entries does it in two
-    numpy calls (scipy's ``@`` costs tens of µs of dispatch per call).  Same sums in
-    the same order as the CSR product.
+    numpy calls (scipy's ``@`` costs tens of µs of dispatch per call).  The same terms
+    summed in the same order as the CSR product, but not always to its last bit: numpy's
+    and scipy's complex products round differently (measured on the Test LV Circuit's
+    current map: up to 3e-10 A apart on currents of up to 325 A summed from terms of up
+    to 1.4e6 A).  Every quantity of a check comes from this product (one arithmetic for
+    the verdict and the rows).
     """
 
     def __init__(self, m):
