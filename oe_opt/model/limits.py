@@ -422,10 +422,6 @@ class QuantityChecker:
         self._kind_of, self._el_of = cat(kind_of, int).tolist(), cat(el_of, int).tolist()
         #: the binding label of each margin entry, made on first use
         self._label_at: list[str | None] = [None] * len(self._lim)
-        # the currents of every line, then transformer, as positions in y (A), their ratings
-        # and the reduceat groups (QuantityState.loadings without the y[nv:] view)
-        self._cur = (qs._order + nv).astype(np.intp)
-        self._factor, self._starts = qs._factor, qs._starts
         self._nb = nv + nl + nt
 
     def __call__(self, y: np.ndarray, flex_q_kvar: np.ndarray | None = None,
@@ -435,13 +431,8 @@ class QuantityChecker:
         nv, nl = self._nv, self._nl
         b = np.empty(self._nb)
         b[:nv] = y[:nv]
-        if len(self._starts):
-            # QuantityState.loadings: the same operations on the same currents
-            z = y[self._cur] / self._factor      # (a new float array whatever y's dtype)
-            z *= 100.0
-            np.maximum.reduceat(z, self._starts, out=b[nv:])
+        self.state_of.loadings(y, out=b[nv:])
         line, tx = b[nv:nv + nl], b[nv + nl:]
-        np.maximum(tx, 0.0, out=tx)
         v = y[:nv]
         state = fast_state(v, line, tx)
         if not len(self._gather):
@@ -521,6 +512,8 @@ class QuantityState:
         self._factor = np.concatenate([line_rating, tx_rating])
         self._starts = np.concatenate([line_starts, tx_starts + len(line_order)]).astype(np.intp)
         self._nl = len(line_names)
+        # the currents as positions in y (one gather, no view of the currents first)
+        self._cur = (self._order + nv).astype(np.intp)
 
     def loadings(self, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The line loadings, then the transformer loadings (%, at least 0) of quantity
@@ -528,8 +521,9 @@ class QuantityState:
         if out is None:
             out = np.empty(len(self._starts))
         if len(self._starts):
-            np.maximum.reduceat(y[self.nv:][self._order] / self._factor * 100.0, self._starts,
-                                out=out)
+            z = y[self._cur] / self._factor          # (a new float array whatever y's dtype)
+            z *= 100.0
+            np.maximum.reduceat(z, self._starts, out=out)
         tx = out[self._nl:]
         np.maximum(tx, 0.0, out=tx)
         return out
