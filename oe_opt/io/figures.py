@@ -109,7 +109,7 @@ def envelope_figure(envelopes: pd.DataFrame, title: str,
     dirs = list(dict.fromkeys(envelopes["direction"]))
     periods = _periods(envelopes)
     fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
-                             squeeze=False, layout="constrained")
+                         squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = envelopes[envelopes.direction == d]
         bad = g.status == "infeasible"
@@ -157,7 +157,7 @@ def voltage_figure(voltages: pd.DataFrame, v_min_v: float, v_max_v: float, title
     periods = _periods(voltages)
     flex = set(flexible or ())
     fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
-                             squeeze=False, layout="constrained")
+                         squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = voltages[voltages.direction == d]
         groups = [("all customers", g, "tab:grey", 0.35)]
@@ -220,7 +220,7 @@ def loading_figure(envelopes: pd.DataFrame, title: str, line_max_pct: float = 10
     dirs = list(dict.fromkeys(envelopes["direction"]))
     periods = _periods(envelopes)
     fig, axes = _subplots(len(dirs), 1, figsize=(10, 2.9 * len(dirs) + 0.6), sharex=True,
-                             squeeze=False, layout="constrained")
+                         squeeze=False, layout="constrained")
     for k, (ax, d) in enumerate(zip(axes[:, 0], dirs)):
         g = envelopes[envelopes.direction == d]
         per = g.drop_duplicates("period").set_index("period").reindex(periods["period"])
@@ -344,7 +344,7 @@ def network_figure(networks: pd.DataFrame, title: str) -> Figure:
     names = list(dict.fromkeys(networks["network"]))
     dirs = list(dict.fromkeys(networks["direction"]))
     fig, (ax, ax2) = _subplots(1, 2, figsize=(11, min(3.2 + 0.35 * len(names), 24)),
-                                  gridspec_kw={"width_ratios": [3, 1]}, layout="constrained")
+                              gridspec_kw={"width_ratios": [3, 1]}, layout="constrained")
     y = np.arange(len(names))
     h = 0.8 / max(len(dirs), 1)
     for k, d in enumerate(dirs):
@@ -381,8 +381,8 @@ def comparison_figure(table: pd.DataFrame, title: str) -> Figure:
     dirs = list(dict.fromkeys(table["direction"]))
     periods = _periods(table)
     fig, axes = _subplots(len(dirs) + 1, 1, figsize=(10, 2.6 * len(dirs) + 2.4), sharex=True,
-                             squeeze=False, layout="constrained",
-                             gridspec_kw={"height_ratios": [3] * len(dirs) + [1.5]})
+                         squeeze=False, layout="constrained",
+                         gridspec_kw={"height_ratios": [3] * len(dirs) + [1.5]})
     style = {"step": dict(color="tab:grey", lw=1.5, label="step (1 kW steps)"),
              "bisect": dict(color="tab:blue", lw=2.5, alpha=0.6, label="bisect (exact)"),
              "lp": dict(color="tab:red", lw=1.0, ls="--", label="lp (optimiser)")}
@@ -425,8 +425,8 @@ def objectives_figure(envelopes: pd.DataFrame, table: pd.DataFrame, title: str) 
     colour = {c: cmap(i % 20) for i, c in enumerate(customers)}
     periods = _periods(envelopes)
     fig, axes = _subplots(len(objectives) + 1, len(dirs), squeeze=False,
-                             figsize=(6.5 * len(dirs), 1.9 * len(objectives) + 3.2),
-                             layout="constrained")
+                         figsize=(6.5 * len(dirs), 1.9 * len(objectives) + 3.2),
+                         layout="constrained")
     for j, d in enumerate(dirs):
         for i, obj in enumerate(objectives):
             ax = axes[i, j]
