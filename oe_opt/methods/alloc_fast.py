@@ -73,7 +73,8 @@ INIT_ROWS = 16
 #: of ~400 at 2,000 customers); alloc 20-25 % faster on the 300- and
 #: 2,000-customer feeders (syn300 12 periods 0.60 -> 0.46 s, syn2000 4 periods 0.94 -> 0.77 s,
 #: totals within 2e-5 of each other); the cap keeps the MV-LV feeder's (2,110 flexible)
-#: rounds to 256 new rows (its day 328 s, within its 600 s)
+#: rounds to 256 new rows (its day 328-334 s in two runs, within its 600 s;
+#: benchmarks/results/alloc_mvlv_day.md)
 ADD_ROWS = 8
 ADD_PER_VARIABLES = 2
 ADD_ROWS_MAX = 256
