@@ -32,6 +32,7 @@ import numpy as np
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
 from oe_opt.methods.cache import sensitivity_model, shared
+from oe_opt.methods.alloc_fast import ACCEPT as ALLOC_ACCEPT
 from oe_opt.methods.blas import one_blas_thread
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
@@ -60,7 +61,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                 max_iter: int = 8, core: str = "auto", screening: bool | None = None,
                 row_generation: str = "auto", alloc_core: str = "auto",
-                rel_tol: float | None = None) -> Solve:
+                rel_tol: float | None = None, alloc_accept: str = "model") -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -101,6 +102,10 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     rel_tol : float, optional
         The fast core's stopping tolerance (share of the LP bound; default
         :data:`oe_opt.methods.alloc_fast.REL_TOL`).
+    alloc_accept : str
+        The fast core's acceptance (``accept`` of
+        :func:`~oe_opt.methods.alloc_fast.solve_alloc_fast`): ``model`` (the LP bound of the
+        state a candidate was linearised from) or ``own_state`` (its own state's bound).
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -144,6 +149,9 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     if alloc_core not in ("auto", "fast", "slp"):
         raise ValueError(f"alloc_core must be 'auto', 'fast' or 'slp', got {alloc_core!r}")
     fast_alloc = generating and allocation == "max_total" and alloc_core != "slp"
+    if alloc_accept not in ALLOC_ACCEPT:
+        raise ValueError(f"alloc_accept must be one of {', '.join(ALLOC_ACCEPT)}, got "
+                         f"{alloc_accept!r}")
     if generating:
         # the rows change from one update to the next: they live in HiGHS only (open_rows)
         # the log tangent cuts (n_breakpoints rows per customer) only for log_fair: the other
@@ -181,7 +189,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
                                         improves, componentwise, tol_kw, margin_kw, max_iter,
                                         start, row_memory.setdefault(ev, {}),
                                         equal_memory.setdefault(ev, {}), problem.tolerance_kw,
-                                        fast_alloc, rel_tol)
+                                        fast_alloc, rel_tol, alloc_accept)
         if checker is not None:
             from oe_opt.methods.any_use import any_use_slp
 
@@ -213,13 +221,14 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                          improves, componentwise: bool, tol_kw: float, margin_kw: float,
                          max_iter: int, start: np.ndarray | None, row_memory: dict,
                          equal_memory: dict, bracket_kw: float, fast: bool = False,
-                         rel_tol: float | None = None) -> SearchResult:
+                         rel_tol: float | None = None, accept: str = "model") -> SearchResult:
     """Row generation (:func:`row_generation_slp`) started from the verified equal-allocation
     envelope (the fast core of :mod:`oe_opt.methods.equal_fast`, one variable: a few power
     flows): its state is near the limits that bind, so the first LP holds the right rows and
     moves less than from 0 kW.  The 0-kW check is the equal core's (an infeasible period is
     reported as such); the power flows of both count.  `fast`: max_total by
-    :func:`~oe_opt.methods.alloc_fast.solve_alloc_fast` (stopped within `rel_tol`)."""
+    :func:`~oe_opt.methods.alloc_fast.solve_alloc_fast` (stopped within `rel_tol`, accepted
+    by `accept`)."""
     from oe_opt.methods.equal_fast import solve_equal_fast
     from oe_opt.methods.result import INFEASIBLE
 
@@ -238,7 +247,7 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
 
         res = solve_alloc_fast(ev, direction, lp, sens, e, rows, caps, margin_kw=margin_kw,
                                tol_kw=tol_kw, rel_tol=REL_TOL if rel_tol is None else rel_tol,
-                               start=start, memory=row_memory)
+                               start=start, memory=row_memory, accept=accept)
     else:
         res = row_generation_slp(ev, direction, lp, sens, e, rows, caps, solve_lp, improves,
                                  componentwise=componentwise, tol_kw=tol_kw,

@@ -83,6 +83,53 @@ def test_the_stopping_tolerance_is_honoured_and_stops_the_loop(syn300, direction
     assert np.sum(moved.oe_kw) >= (1 - REL_TOL) * moved.extra["bound_kw"] - 1e-9
 
 
+@pytest.mark.parametrize("direction", ["export", "import"])
+def test_own_state_acceptance_measures_the_reported_point_against_its_own_lp(syn300, direction):
+    """``accept="own_state"``: the bound a reported point is accepted against is the LP's at
+    that point's own state (``bound_state_kw`` its total); the default ``model`` accepts
+    against the bound of the state it was linearised from (an earlier, lower one), which
+    ``own_state`` never does: it linearises once more and confirms."""
+    study, session = syn300
+    setup = _setup(study, session, 24)
+    ev = setup[4]
+    model = _fast(setup, direction)
+    own = _fast(setup, direction, accept="own_state")
+    for res in (model, own):
+        x = np.asarray(res.oe_kw)
+        assert res.verified and ev.check((-1 if direction == "export" else 1) * x).ok
+        assert x.sum() >= (1 - REL_TOL) * res.extra["bound_kw"] - 1e-9
+        assert res.extra["accept"] in ("model", "own_state")
+    # the default here accepts by the model: its bound is of the (verified) start's state
+    assert model.extra["bound_state_kw"] < 0.99 * np.sum(model.oe_kw)
+    # own_state: the bound of the reported point's own state, one linearisation more
+    assert own.extra["bound_state_kw"] == pytest.approx(np.sum(own.oe_kw), rel=1e-12)
+    assert own.extra["n_sensitivity"] > model.extra["n_sensitivity"]
+    assert np.sum(own.oe_kw) >= (1 - REL_TOL) * np.sum(model.oe_kw)
+    with pytest.raises(ValueError, match="accept"):
+        _fast(setup, direction, accept="own")
+
+
+def test_make_solver_passes_the_acceptance_and_refuses_an_unknown_one(syn300, monkeypatch):
+    study, session = syn300
+    orig = optimised.make_solver
+    seen = []
+    real = optimised._generate_from_equal
+
+    def spy(*a, **k):
+        seen.append(a[-1])                       # accept, the last positional argument
+        return real(*a, **k)
+
+    monkeypatch.setattr(optimised, "_generate_from_equal", spy)
+    monkeypatch.setattr(optimised, "make_solver",
+                        lambda *a, **k: orig(*a, **{**k, "alloc_accept": "own_state"}))
+    env = run_day(study, "alloc", session=session, periods=[24], voltages=False).envelopes
+    assert env.verified.all() and seen and set(seen) == {"own_state"}
+    monkeypatch.setattr(optimised, "make_solver",
+                        lambda *a, **k: orig(*a, **{**k, "alloc_accept": "strict"}))
+    with pytest.raises(ValueError, match="alloc_accept"):
+        run_day(study, "alloc", session=session, periods=[24], voltages=False)
+
+
 def test_kept_gradients_are_the_earlier_states_and_fresh_ones_the_new(syn300):
     study, session = syn300
     problem, sens, rows, lp, ev, e = _setup(study, session, 24)
