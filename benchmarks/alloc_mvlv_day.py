@@ -59,13 +59,15 @@ class BudgetExceeded(Exception):
 
 
 def run(periods: int | None, flexible: float, allocation: str,
-        period_list: list[int] | None = None, progress=None, state: dict | None = None) -> dict:
+        period_list: list[int] | None = None, progress=None, state: dict | None = None,
+        accept: str | None = None) -> dict:
     template = load_study(TUTORIAL)
     template = replace(template, profiles=replace(template.profiles, assignment="seeded"))
     t_compile = time.perf_counter()
     net = DssNetwork(MASTER, voltage_bases_kv=template.network.voltage_bases_kv)
     study = network_study(template, MASTER, net.load_names, flexible)
     study = replace(study, envelope=replace(study.envelope, allocation=allocation))
+    study = study.with_alloc_accept(accept)
     session = Session(study, net=net)
     n_periods = session.case().n_periods
     chosen = (list(range(n_periods)) if not periods or periods >= n_periods else
@@ -130,7 +132,7 @@ def markdown(r: dict) -> str:
         f"{env['dss_python']}, highspy {env['highspy']}. Command: `{r['command']}`.", "",
         f"Network `{r['network']}`: {r['customers']} customers, {r['flexible']} flexible "
         f"({100 * r['flexible_share']:.0f} %), allocation `{r['allocation']}`, holds_for "
-        f"`{r['holds_for']}`.", "",
+        f"`{r['holds_for']}`, the fast core's acceptance `{r.get('accept', 'model')}`.", "",
         "| period-directions | setup s | periods s | wall s | CPU s | s per period-direction | "
         "day (96) s | PF / pd | all verified | infeasible |", "|---|---|---|---|---|---|---|---|---|---|",
         f"| {r['period_directions']} | {r['setup_s']:.1f} | {r['periods_s']:.1f} | "
@@ -172,7 +174,7 @@ def markdown_stopped(r: dict) -> str:
         f"{env['dss_python']}, highspy {env['highspy']}. Command: `{r['command']}`.", "",
         f"Network `{r['network']}`: {r['customers']} customers, {r['flexible']} flexible "
         f"({100 * r['flexible_share']:.0f} %), allocation `{r['allocation']}`, holds_for "
-        f"`{r['holds_for']}`.", "",
+        f"`{r['holds_for']}`, the fast core's acceptance `{r.get('accept', 'model')}`.", "",
         f"The run was stopped by its own budget of {r['budget_s']:.0f} s wall (measured from "
         f"the start, network compile {r['compile_s']:.1f} s and setup {setup} included): "
         f"{r['period_directions_finished']} of {r['period_directions']} period-directions had "
@@ -202,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop after this many seconds of wall time from the start (e.g. 600, "
                     "the target for the whole day) and record what finished; a day not "
                     "finished within it is measured to take longer")
+    ap.add_argument("--accept", default=None, choices=("auto", "model", "own_state"),
+                    help="the fast core's acceptance ([envelope] alloc_accept; default: the "
+                    "study's, auto)")
     args = ap.parse_args(argv)
     if not MASTER.is_file():
         print(f"{MASTER} not found: run `oe-opt network import "
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.setitimer(signal.ITIMER_REAL, args.budget_s)
     try:
         r = run(args.periods, args.flexible, args.allocation, plist,
-                progress if (plist or args.budget_s) else None, state)
+                progress if (plist or args.budget_s) else None, state, args.accept)
         r["finished"] = True
     except BudgetExceeded:
         r = stopped(state, done, args.budget_s, time.perf_counter() - t_start,
@@ -249,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.budget_s:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    r.update(budget_s=args.budget_s)
+    from oe_opt.study import EnvelopeSpec
+
+    r.update(budget_s=args.budget_s, accept=args.accept or EnvelopeSpec.alloc_accept)
     r.update(name=name, when=datetime.now(timezone.utc).isoformat(timespec="seconds"),
              command="python benchmarks/alloc_mvlv_day.py " + " ".join(argv or sys.argv[1:]),
              environment={"cpus": os.cpu_count(), "python": platform.python_version(),

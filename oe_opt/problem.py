@@ -60,6 +60,9 @@ class EnvelopeProblem:
         ``full_use`` (limits hold with every flexible customer at its
         envelope) or ``any_use`` (for every use in [0, OE_i] by each, see
         :mod:`oe_opt.methods.any_use`).
+    alloc_accept : str
+        ``alloc``'s fast core: which LP bound a verified candidate is accepted against
+        (:data:`oe_opt.study.ALLOC_ACCEPT`).
     """
 
     flex_names: tuple[str, ...]
@@ -70,6 +73,7 @@ class EnvelopeProblem:
     step_kw: float = 1.0
     tolerance_kw: float = 0.001
     holds_for: str = "any_use"
+    alloc_accept: str = "auto"
 
     def cap_kw(self, direction: str) -> float:
         """The envelope cap (kW) in `direction`."""
@@ -110,4 +114,5 @@ def build_problem(study: Study, flex_names: list[str] | tuple[str, ...]) -> Enve
         caps[d] = DirectionCaps(cap, c, w)
     return EnvelopeProblem(flex_names=tuple(flex_names), directions=tuple(env.directions), caps=caps,
                            limits=study.limits, allocation=env.allocation, step_kw=env.step_kw,
-                           tolerance_kw=env.tolerance_kw, holds_for=env.holds_for)
+                           tolerance_kw=env.tolerance_kw, holds_for=env.holds_for,
+                           alloc_accept=env.alloc_accept)

@@ -23,6 +23,13 @@ DIRECTIONS = ("export", "import")
 #: every flexible customer at its envelope at once (the tutorial's definition); ``any_use`` — for
 #: every combination of uses in [0, OE_i] by the flexible customers (the default)
 HOLDS_FOR = ("full_use", "any_use")
+#: which LP bound ``alloc``'s fast core (``max_total`` at feeder scale,
+#: :mod:`oe_opt.methods.alloc_fast`) accepts a verified candidate against
+#: (``[envelope] alloc_accept``): ``model`` — the LP's at the state it was linearised from;
+#: ``own_state`` — only the LP's at its own state (one more linearisation per accepted point);
+#: ``auto`` (the default) — ``own_state`` after a linearisation whose LP rounds needed a row's
+#: tangent, else ``model``
+ALLOC_ACCEPT = ("auto", "model", "own_state")
 ASSIGNMENTS = ("tutorial", "seeded")
 PROFILE_SOURCES = ("files", "network")
 
@@ -141,6 +148,7 @@ class EnvelopeSpec:
     directions: tuple[str, ...] = DIRECTIONS
     tolerance_kw: float = 0.001
     holds_for: str = "any_use"
+    alloc_accept: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,14 @@ class Study:
         if holds_for not in HOLDS_FOR:
             raise StudyError(f"--holds-for {holds_for!r} is not one of {', '.join(HOLDS_FOR)}")
         return replace(self, envelope=replace(self.envelope, holds_for=holds_for))
+
+    def with_alloc_accept(self, accept: str | None) -> "Study":
+        """Return a copy with another ``[envelope] alloc_accept`` (:data:`ALLOC_ACCEPT`)."""
+        if accept is None:
+            return self
+        if accept not in ALLOC_ACCEPT:
+            raise StudyError(f"--alloc-accept {accept!r} is not one of {', '.join(ALLOC_ACCEPT)}")
+        return replace(self, envelope=replace(self.envelope, alloc_accept=accept))
 
     def with_allocation(self, allocation: str | None) -> "Study":
         """Return a copy of the study with another allocation objective."""
@@ -516,7 +532,7 @@ def load_study(path: str | Path) -> Study:
 
     et = _table(path, raw, "envelope")
     et.unknown_keys({"export_max_kw", "import_max_kw", "step_kw", "method", "allocation",
-                     "directions", "tolerance_kw", "holds_for"})
+                     "directions", "tolerance_kw", "holds_for", "alloc_accept"})
     dirs = et.data.get("directions", list(DIRECTIONS))
     if not isinstance(dirs, list) or not dirs or any(d not in DIRECTIONS for d in dirs):
         raise StudyError(f"{et.where('directions')} must be a list drawn from {DIRECTIONS}")
@@ -529,6 +545,7 @@ def load_study(path: str | Path) -> Study:
         directions=tuple(dirs),
         tolerance_kw=et.number("tolerance_kw", default=0.001, positive=True),
         holds_for=et.string("holds_for", default="any_use", choices=HOLDS_FOR),
+        alloc_accept=et.string("alloc_accept", default="auto", choices=ALLOC_ACCEPT),
     )
     for d in DIRECTIONS:
         cap = getattr(envelope, f"{d}_max_kw")

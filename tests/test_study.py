@@ -134,6 +134,21 @@ def test_flexible_q_curves_by_name_or_points(write_study):
     assert set(st.customers.flexible_kva.values()) == {6.0}
 
 
+def test_alloc_accept_defaults_to_auto_and_reaches_the_problem(write_study):
+    from oe_opt.problem import build_problem
+
+    st = load_study(write_study({"envelope": {"alloc_accept": None}}))
+    assert st.envelope.alloc_accept == "auto"
+    own = st.with_alloc_accept("own_state")
+    assert own.envelope.alloc_accept == "own_state" and st.with_alloc_accept(None) is st
+    assert build_problem(own, ["load_mg1_1"]).alloc_accept == "own_state"
+    assert load_study(write_study({"envelope": {"alloc_accept": "model"}})
+                      ).envelope.alloc_accept == "model"
+    with pytest.raises(StudyError, match="--alloc-accept 'first' is not one of auto, model, "
+                                         "own_state"):
+        st.with_alloc_accept("first")
+
+
 def test_holds_for_defaults_to_any_use_and_the_tutorial_says_full_use(write_study):
     assert load_study(TUTORIAL).envelope.holds_for == "full_use"
     st = load_study(write_study({"envelope": {"holds_for": None}}))

@@ -26,6 +26,10 @@ from oe_opt.study import Study
 @click.option("--holds-for", "holds_for", type=str, default=None,
               help="full_use | any_use: the envelope holds with every flexible customer at it, or "
                    "for any use in [0, OE] by each (default: the study's [envelope] holds_for).")
+@click.option("--alloc-accept", "alloc_accept", type=str, default=None,
+              help="auto | model | own_state: which LP bound alloc's fast core (max_total at "
+                   "feeder scale) accepts a verified candidate against (default: the study's "
+                   "[envelope] alloc_accept, auto).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (Dask) for --days.")
 @click.option("--scheduler", type=str, default=None, help="Address of an existing Dask scheduler.")
 @click.option("--out", type=str, default=None,
@@ -33,8 +37,8 @@ from oe_opt.study import Study
 @click.option("--force", is_flag=True, default=False,
               help="Clear an --out folder that holds another study's results instead of refusing.")
 def command(study: str | None, method: str | None, day: int | None, days: str | None,
-        allocation: str | None, holds_for: str | None, workers: int | None, scheduler: str | None,
-        out: str | None, force: bool) -> None:
+        allocation: str | None, holds_for: str | None, alloc_accept: str | None,
+        workers: int | None, scheduler: str | None, out: str | None, force: bool) -> None:
     """Compute the operating envelopes of STUDY (default models/tutorial.toml)."""
     try:
         if allocation is not None:
@@ -43,7 +47,8 @@ def command(study: str | None, method: str | None, day: int | None, days: str | 
             elif method != "alloc":
                 raise StudyError(f"--allocation {allocation} applies to --method alloc (the "
                                  f"per-customer LP), not to --method {method}")
-        st = open_study(study, day, method).with_allocation(allocation).with_holds_for(holds_for)
+        st = (open_study(study, day, method).with_allocation(allocation).with_holds_for(holds_for)
+              .with_alloc_accept(alloc_accept))
         from oe_opt.runs.outdir import check_owner, claim
 
         folder = check_out_dir(default_out(st, out))

@@ -32,9 +32,13 @@ verification, with less work per power flow:
   total is within ``rel_tol`` (default :data:`REL_TOL`, 0.2 %) of that bound (typically the
   first candidate, when the power flow confirms the model), else its state is linearised and
   the LP solved there again: the new bound; a verified point within ``rel_tol`` of it (or
-  above it) is accepted.  **The allocation is therefore optimal only to within ``rel_tol`` of
-  the LP bound at the last verified linearisation point**, not to the last watt, and like
-  every successive LP it is a local method;
+  above it) is accepted.  Which bound a candidate may be accepted against is ``accept``
+  (:data:`ACCEPT`; default :data:`ACCEPT_DEFAULT`, ``auto``): the bound of the state it was
+  linearised from only where that linearisation's rounds needed no tangent, else only the
+  bound at its own state (on the MV-LV feeder the former stopped up to 1.5 MW below in an
+  export period).  **The allocation is therefore optimal only to within ``rel_tol`` of the
+  LP bound at the last verified linearisation point**, not to the last watt, and like every
+  successive LP it is a local method;
 * **the LP in place**: rows appended to HiGHS and their bounds changed without rebuilding
   (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis; only a new linearisation replaces the
   rows).
@@ -47,7 +51,9 @@ last candidate is scaled back towards the best verified one
 (:func:`~oe_opt.methods.slp.settle`; kept only if it gives more).  ``extra`` of the result as
 :func:`~oe_opt.methods.row_generation.row_generation_slp`'s, plus ``bound_kw`` (the LP bound the
 reported point was accepted against, kW; NaN when the loop ended without accepting one, e.g.
-scaled back after failures), ``rel_tol`` and ``n_tangents``.
+scaled back after failures), ``bound_state_kw`` (the total of the verified state that bound
+was solved at: the reported point's own when accepted against its own state), ``rel_tol``,
+``accept`` and ``n_tangents``.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from oe_opt.methods.slp import Candidate, settle
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.lp import EnvelopeLP
 from oe_opt.model.sensitivity import Linearisation, SensitivityModel
+from oe_opt.study import ALLOC_ACCEPT, EnvelopeSpec
 
 #: the verified total may stop this share below the LP bound at its own state
 REL_TOL = 2e-3
@@ -108,12 +115,23 @@ KEEP_FRAC = 2e-3
 #: against the LP bound of the state it was linearised from, ``own_state`` only against the
 #: bound at its own state.  Measured (one process, 2026-12-02): on the synthetic feeders both
 #: give the same totals to 0.01 kW (syn300 12 periods, syn2000 4 periods) and ``own_state``
-#: costs 1.7x (syn300) to 3x (syn2000) the time.  On the integrated MV-LV feeder (40 %
+#: costs 1.8x (syn300) to 2.9x (syn2000) the time (benchmarks/results/alloc_accept.md).  On the integrated MV-LV feeder (40 %
 #: flexible) the slopes turn along the step and ``model`` can stop well below what the
 #: successive LP reaches: period 30's export 6,085 kW with ``model`` (4 linearisations),
 #: 6,266 kW with ``own_state`` (still rising at its 6th, MAX_LINEARISATIONS), and with
 #: ADD_ROWS_MAX = 512 4,711 kW (``model``, 2 linearisations) against 6,274 kW (``own_state``)
-ACCEPT = ("model", "own_state")
+#: ``auto``: ``model``, except after a linearisation whose LP rounds gave a row the model's
+#: tangent (a magnitude through its kink, e.g. a current reversing with the exports): then
+#: ``own_state``.  The synthetic feeders never need a tangent (``auto`` is ``model`` there);
+#: on the MV-LV feeder period 24's export 4,704 kW (``model``) -> 5,983 kW (``auto``, as
+#: ``own_state``), at 6.6x that period's time
+ACCEPT = ALLOC_ACCEPT
+#: ``accept`` when the caller names none (the study's default, ``[envelope] alloc_accept``).  ``auto``: measured on the MV-LV feeder's day
+#: (benchmarks/alloc_mvlv_day.py --budget-s 600, one run each, 2026-12-02) it finds 4.0 % more
+#: export than ``model`` (272,484 against 262,022 kW over the day; 10 of 48 export periods
+#: higher, by 0.6-1.5 MW; imports the same) in 501 s against ``model``'s 417 s
+#: (alloc_mvlv_day_auto.md, alloc_mvlv_day_model.md); on the synthetic feeders it is ``model``
+ACCEPT_DEFAULT = EnvelopeSpec.alloc_accept
 #: start each period's LP with the rows kept from the same direction's previous period (the
 #: ``memory`` of :func:`solve_alloc_fast`).  Measured on the MV-LV feeder
 #: (benchmarks/alloc_mvlv_day.py --budget-s 600, the day in one run_day, the machine otherwise
@@ -128,7 +146,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                      margin_kw: float, tol_kw: float, rel_tol: float = REL_TOL,
                      start: np.ndarray | None = None, memory: dict | None = None,
                      max_linearisations: int = MAX_LINEARISATIONS,
-                     accept: str = "model") -> SearchResult:
+                     accept: str | None = None) -> SearchResult:
     """``alloc`` max_total for one period and direction (see the module docstring).
 
     Parameters
@@ -160,17 +178,21 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     memory : dict, optional
         Kept by the caller from one period to the next: the rows near binding at the end of
         the last period in this direction join the first LP.
-    accept : str
-        ``model`` (default): a verified candidate within `rel_tol` of the LP bound at the
-        state it was linearised from is accepted (the LP on the local model there found no
-        more); ``own_state``: only against the LP bound at its own state (each verified
-        candidate is linearised and the LP solved there once more).  See :data:`ACCEPT`.
+    accept : str, optional
+        ``model``: a verified candidate within `rel_tol` of the LP bound at the state it was
+        linearised from is accepted (the LP on the local model there found no more);
+        ``own_state``: only against the LP bound at its own state (each verified candidate is
+        linearised and the LP solved there once more); ``auto``: ``own_state`` after a
+        linearisation whose rounds needed a tangent, else ``model``.  None:
+        :data:`ACCEPT_DEFAULT`.  See :data:`ACCEPT`.
 
     Returns
     -------
     SearchResult
         Verified by a full power flow on every limit; ``oe_kw`` an array (kW).
     """
+    if accept is None:
+        accept = ACCEPT_DEFAULT
     if accept not in ACCEPT:
         raise ValueError(f"accept must be one of {', '.join(ACCEPT)}, got {accept!r}")
     n0 = ev.n_powerflows
@@ -210,6 +232,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
 
     lp.set_anchor(None)               # max_total alone (the vertex HiGHS finds)
     lin, dy = linearise(x0)
+    tangents_at_lin = 0               # counts["n_tangents"] when `lin` was made
     active.add(initial_rows(active, lin, s * (caps - x0), INIT_ROWS))
     if CARRY_ROWS and memory is not None and direction in memory:
         active.add(memory[direction])
@@ -245,8 +268,10 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                 break
             # the optimum of the LP on the local model there (None where the LP could not
             # satisfy the model): a verified candidate this close to it needs no new state
-            # (with accept="model")
-            model_bound = (bound_kw if worst >= -NEAR_FRAC and accept == "model" else None)
+            # (accept "model", or "auto" where no row needed a tangent since `lin` was made)
+            bent = counts["n_tangents"] > tangents_at_lin     # a row through its kink here
+            model_bound = (bound_kw if worst >= -NEAR_FRAC and (
+                accept == "model" or (accept == "auto" and not bent)) else None)
             model_state = bound_state_kw
         if worst < -NEAR_FRAC:
             # the LP could not satisfy the model (a step too long for the series, or rows
@@ -278,6 +303,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             near = rows.q[headroom(rows, y) / np.abs(rows.bound) < REFRESH_FRAC]
             lin, dy = linearise(x, dy if REFRESH_FRAC < np.inf else None, near)
             n_lin += 1
+            tangents_at_lin = counts["n_tangents"]
             x_lin, extra[:] = x, 0.0
         else:
             # the model missed a violation: keep the linearisation, tighten the rows the

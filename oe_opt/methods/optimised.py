@@ -31,9 +31,9 @@ import numpy as np
 
 from oe_opt.errors import NetworkError
 from oe_opt.inputs.case import DayCase
-from oe_opt.methods.cache import sensitivity_model, shared
-from oe_opt.methods.alloc_fast import ACCEPT as ALLOC_ACCEPT
+from oe_opt.methods import alloc_fast
 from oe_opt.methods.blas import one_blas_thread
+from oe_opt.methods.cache import sensitivity_model, shared
 from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.extra_rows import ExtraLinearise, ExtraQuantities
 from oe_opt.methods.registry import Solve, register
@@ -61,7 +61,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
                 backend: str = "highspy", tol_kw: float = TOL_KW, margin_kw: float = MARGIN_KW,
                 max_iter: int = 8, core: str = "auto", screening: bool | None = None,
                 row_generation: str = "auto", alloc_core: str = "auto",
-                rel_tol: float | None = None, alloc_accept: str = "model") -> Solve:
+                rel_tol: float | None = None, alloc_accept: str | None = None) -> Solve:
     """A ``solve(ev, direction) -> SearchResult`` for the ``lp`` or ``alloc`` method.
 
     Parameters
@@ -102,10 +102,11 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     rel_tol : float, optional
         The fast core's stopping tolerance (share of the LP bound; default
         :data:`oe_opt.methods.alloc_fast.REL_TOL`).
-    alloc_accept : str
+    alloc_accept : str, optional
         The fast core's acceptance (``accept`` of
         :func:`~oe_opt.methods.alloc_fast.solve_alloc_fast`): ``model`` (the LP bound of the
-        state a candidate was linearised from) or ``own_state`` (its own state's bound).
+        state a candidate was linearised from), ``own_state`` (its own state's bound) or
+        ``auto``; None: the problem's (``[envelope] alloc_accept``).
     """
     n_flex = len(case.flex_idx)
     if sensitivity == "auto" and getattr(case, "flex_q_mode", "zero") != "zero":
@@ -149,8 +150,10 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     if alloc_core not in ("auto", "fast", "slp"):
         raise ValueError(f"alloc_core must be 'auto', 'fast' or 'slp', got {alloc_core!r}")
     fast_alloc = generating and allocation == "max_total" and alloc_core != "slp"
-    if alloc_accept not in ALLOC_ACCEPT:
-        raise ValueError(f"alloc_accept must be one of {', '.join(ALLOC_ACCEPT)}, got "
+    if alloc_accept is None:
+        alloc_accept = getattr(problem, "alloc_accept", alloc_fast.ACCEPT_DEFAULT)
+    if alloc_accept not in alloc_fast.ACCEPT:
+        raise ValueError(f"alloc_accept must be one of {', '.join(alloc_fast.ACCEPT)}, got "
                          f"{alloc_accept!r}")
     if generating:
         # the rows change from one update to the next: they live in HiGHS only (open_rows)
@@ -221,7 +224,8 @@ def _generate_from_equal(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                          improves, componentwise: bool, tol_kw: float, margin_kw: float,
                          max_iter: int, start: np.ndarray | None, row_memory: dict,
                          equal_memory: dict, bracket_kw: float, fast: bool = False,
-                         rel_tol: float | None = None, accept: str = "model") -> SearchResult:
+                         rel_tol: float | None = None, accept: str | None = None
+                         ) -> SearchResult:
     """Row generation (:func:`row_generation_slp`) started from the verified equal-allocation
     envelope (the fast core of :mod:`oe_opt.methods.equal_fast`, one variable: a few power
     flows): its state is near the limits that bind, so the first LP holds the right rows and

@@ -53,7 +53,7 @@ def _bad_profile(tmp_path, array):
 
 @pytest.mark.parametrize("case", [
     "unknown_customer", "two_classes", "shape", "nan", "negative", "vmin_vmax", "day", "missing",
-    "method", "holds_for"])
+    "method", "holds_for", "alloc_accept", "alloc_accept_toml"])
 def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case):
     good = np.load(tutorial_dict()["profiles"]["load"])
     extra = []
@@ -92,6 +92,13 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, write_study, case)
     elif case == "holds_for":
         extra = ["--holds-for", "mostly"]
         message = r"--holds-for 'mostly' is not one of full_use, any_use"
+    elif case == "alloc_accept":
+        extra = ["--alloc-accept", "strict"]
+        message = r"--alloc-accept 'strict' is not one of auto, model, own_state"
+    elif case == "alloc_accept_toml":
+        changes = {"envelope": {"alloc_accept": "first"}}
+        message = (r"\[envelope\] alloc_accept must be one of auto, model, own_state, got "
+                   r"'first'")
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["run", str(write_study(changes)), "--out", str(out)] + extra)
     assert r.exit_code != 0

@@ -92,7 +92,7 @@ def test_own_state_acceptance_measures_the_reported_point_against_its_own_lp(syn
     study, session = syn300
     setup = _setup(study, session, 24)
     ev = setup[4]
-    model = _fast(setup, direction)
+    model = _fast(setup, direction, accept="model")
     own = _fast(setup, direction, accept="own_state")
     for res in (model, own):
         x = np.asarray(res.oe_kw)
@@ -107,6 +107,52 @@ def test_own_state_acceptance_measures_the_reported_point_against_its_own_lp(syn
     assert np.sum(own.oe_kw) >= (1 - REL_TOL) * np.sum(model.oe_kw)
     with pytest.raises(ValueError, match="accept"):
         _fast(setup, direction, accept="own")
+
+
+def test_auto_acceptance_is_the_model_s_unless_a_row_needed_a_tangent(syn300, monkeypatch):
+    """``accept="auto"``: from the equal allocation (as ``run_day`` starts) no row of this
+    feeder needs the model's tangent and ``auto`` takes ``model``'s steps; from 0 kW the
+    flexible customers' service currents pass their kink, rows get tangents, and the
+    candidate is measured against its own state, as ``own_state``."""
+    from oe_opt.methods import alloc_fast
+
+    study, session = syn300
+    seen = []
+    inner = alloc_fast.solve_alloc_fast
+
+    def spy(*a, **k):
+        res = inner(*a, **k)
+        seen.append(res)
+        return res
+
+    monkeypatch.setattr(alloc_fast, "solve_alloc_fast", spy)
+    orig = optimised.make_solver
+    env = {}
+    for accept in ("model", "auto"):
+        monkeypatch.setattr(optimised, "make_solver",
+                            lambda *a, _acc=accept, **k: orig(*a, **{**k, "alloc_accept": _acc}))
+        env[accept] = run_day(study, "alloc", session=session, periods=[24],
+                              voltages=False).envelopes
+    monkeypatch.setattr(optimised, "make_solver", orig)
+    monkeypatch.setattr(alloc_fast, "solve_alloc_fast", inner)
+    assert len(seen) == 4 and all(r.extra["n_tangents"] == 0 for r in seen)
+    # the same steps (a second run in one session starts HiGHS from the first one's basis:
+    # the same vertices to ~1e-6 kW)
+    assert ([[c.step for c in r.extra["history"]] for r in seen[:2]]
+            == [[c.step for c in r.extra["history"]] for r in seen[2:]])
+    assert [r.extra["n_sensitivity"] for r in seen[:2]] == [r.extra["n_sensitivity"]
+                                                            for r in seen[2:]]
+    np.testing.assert_allclose(env["auto"].oe_kw.to_numpy(), env["model"].oe_kw.to_numpy(),
+                               rtol=0, atol=1e-5)
+    # from 0 kW: tangents; model accepts against the start's state, auto against its own
+    setup = _setup(study, session, 24)
+    model0 = _fast(setup, "export", accept="model")
+    auto0 = _fast(setup, "export")                      # the default: auto
+    assert auto0.extra["accept"] == "auto"
+    assert model0.extra["n_tangents"] > 0 and auto0.extra["n_tangents"] > 0
+    assert model0.extra["bound_state_kw"] < 0.99 * np.sum(model0.oe_kw)
+    assert auto0.verified
+    assert auto0.extra["bound_state_kw"] == pytest.approx(np.sum(auto0.oe_kw), rel=1e-12)
 
 
 def test_make_solver_passes_the_acceptance_and_refuses_an_unknown_one(syn300, monkeypatch):
@@ -128,6 +174,15 @@ def test_make_solver_passes_the_acceptance_and_refuses_an_unknown_one(syn300, mo
                         lambda *a, **k: orig(*a, **{**k, "alloc_accept": "strict"}))
     with pytest.raises(ValueError, match="alloc_accept"):
         run_day(study, "alloc", session=session, periods=[24], voltages=False)
+    # without the argument: the study's [envelope] alloc_accept
+    monkeypatch.setattr(optimised, "make_solver", orig)
+    seen.clear()
+    run_day(study.with_alloc_accept("model"), "alloc", session=session, periods=[24],
+            voltages=False)
+    assert set(seen) == {"model"}
+    seen.clear()
+    run_day(study, "alloc", session=session, periods=[24], voltages=False)
+    assert set(seen) == {"auto"}
 
 
 def test_kept_gradients_are_the_earlier_states_and_fresh_ones_the_new(syn300):
