@@ -6,7 +6,7 @@
 point), with ``auto`` (the default) as ``model`` unless that linearisation's LP rounds gave a
 row the model's tangent, then as ``own_state``.  This script runs every rule
 (``oe_opt.methods.alloc_fast.ACCEPT``) on the same compiled network and periods, interleaved in
-one process (``make_solver(alloc_accept=...)``), and reports per network and rule the totals,
+one process (``[envelope] alloc_accept``), and reports per network and rule the totals,
 the wall time, power flows and linearisations per period-direction, the largest gain of one
 period-direction over ``model`` and whether every envelope was verified.
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import optimiser_speed as ob  # noqa: E402
-from oe_opt.methods import alloc_fast, optimised  # noqa: E402
+from oe_opt.methods import alloc_fast  # noqa: E402
 from oe_opt.runs.day import Session, run_day  # noqa: E402
 from oe_opt.study import load_study  # noqa: E402
 
@@ -65,8 +65,6 @@ def open_network(key: str, mvlv_periods: list[int]):
 
 
 def timed(study, session, periods, accept: str, counts: dict):
-    orig = optimised.make_solver
-    optimised.make_solver = lambda *a, **k: orig(*a, **{**k, "alloc_accept": accept})
     inner = alloc_fast.solve_alloc_fast
 
     def spy(*a, **k):
@@ -79,10 +77,10 @@ def timed(study, session, periods, accept: str, counts: dict):
     try:
         session.net.reset_solution()
         t0 = time.perf_counter()
-        env = run_day(study, "alloc", session=session, periods=periods, voltages=False).envelopes
+        env = run_day(study.with_alloc_accept(accept), "alloc", session=session, periods=periods,
+                      voltages=False).envelopes
         return time.perf_counter() - t0, env
     finally:
-        optimised.make_solver = orig
         alloc_fast.solve_alloc_fast = inner
 
 

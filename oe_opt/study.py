@@ -183,27 +183,26 @@ class Study:
 
     def with_holds_for(self, holds_for: str | None) -> "Study":
         """Return a copy of the study with another envelope definition (:data:`HOLDS_FOR`)."""
-        if holds_for is None:
-            return self
-        if holds_for not in HOLDS_FOR:
-            raise StudyError(f"--holds-for {holds_for!r} is not one of {', '.join(HOLDS_FOR)}")
-        return replace(self, envelope=replace(self.envelope, holds_for=holds_for))
+        return self._with_envelope_choice("holds_for", holds_for, HOLDS_FOR, "--holds-for")
 
     def with_alloc_accept(self, accept: str | None) -> "Study":
         """Return a copy with another ``[envelope] alloc_accept`` (:data:`ALLOC_ACCEPT`)."""
-        if accept is None:
-            return self
-        if accept not in ALLOC_ACCEPT:
-            raise StudyError(f"--alloc-accept {accept!r} is not one of {', '.join(ALLOC_ACCEPT)}")
-        return replace(self, envelope=replace(self.envelope, alloc_accept=accept))
+        return self._with_envelope_choice("alloc_accept", accept, ALLOC_ACCEPT, "--alloc-accept")
 
     def with_allocation(self, allocation: str | None) -> "Study":
         """Return a copy of the study with another allocation objective."""
-        if allocation is None:
+        return self._with_envelope_choice("allocation", allocation, allocation_names(),
+                                          "allocation")
+
+    def _with_envelope_choice(self, field_name: str, value: str | None,
+                              choices: tuple[str, ...], option: str) -> "Study":
+        """A copy with ``envelope.<field_name>`` set to `value` (None: this study), which must
+        be one of `choices`; the error names `option` (the command line's spelling)."""
+        if value is None:
             return self
-        if allocation not in allocation_names():
-            raise StudyError(f"allocation {allocation!r} is not one of {', '.join(allocation_names())}")
-        return replace(self, envelope=replace(self.envelope, allocation=allocation))
+        if value not in choices:
+            raise StudyError(f"{option} {value!r} is not one of {', '.join(choices)}")
+        return replace(self, envelope=replace(self.envelope, **{field_name: value}))
 
 
 class _Table:

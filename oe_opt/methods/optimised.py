@@ -151,7 +151,7 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
         raise ValueError(f"alloc_core must be 'auto', 'fast' or 'slp', got {alloc_core!r}")
     fast_alloc = generating and allocation == "max_total" and alloc_core != "slp"
     if alloc_accept is None:
-        alloc_accept = getattr(problem, "alloc_accept", alloc_fast.ACCEPT_DEFAULT)
+        alloc_accept = problem.alloc_accept
     if alloc_accept not in alloc_fast.ACCEPT:
         raise ValueError(f"alloc_accept must be one of {', '.join(alloc_fast.ACCEPT)}, got "
                          f"{alloc_accept!r}")
