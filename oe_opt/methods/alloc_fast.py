@@ -115,7 +115,7 @@ KEEP_FRAC = 2e-3
 #: against the LP bound of the state it was linearised from, ``own_state`` only against the
 #: bound at its own state.  Measured (one process, 2026-12-02): on the synthetic feeders both
 #: give the same totals to 0.01 kW (syn300 12 periods, syn2000 4 periods) and ``own_state``
-#: costs 1.8x (syn300) to 2.9x (syn2000) the time (benchmarks/results/alloc_accept.md).  On the integrated MV-LV feeder (40 %
+#: costs 1.7x (syn300) to 3.1x (syn2000) the time (benchmarks/results/alloc_accept.md).  On the integrated MV-LV feeder (40 %
 #: flexible) the slopes turn along the step and ``model`` can stop well below what the
 #: successive LP reaches: period 30's export 6,085 kW with ``model`` (4 linearisations),
 #: 6,266 kW with ``own_state`` (still rising at its 6th, MAX_LINEARISATIONS), and with
