@@ -126,16 +126,13 @@ def test_auto_acceptance_is_the_model_s_unless_a_row_needed_a_tangent(syn300, mo
         return res
 
     monkeypatch.setattr(alloc_fast, "solve_alloc_fast", spy)
-    orig = optimised.make_solver
     env = {}
     for accept in ("model", "auto"):
-        monkeypatch.setattr(optimised, "make_solver",
-                            lambda *a, _acc=accept, **k: orig(*a, **{**k, "alloc_accept": _acc}))
-        env[accept] = run_day(study, "alloc", session=session, periods=[24],
-                              voltages=False).envelopes
-    monkeypatch.setattr(optimised, "make_solver", orig)
+        env[accept] = run_day(study.with_alloc_accept(accept), "alloc", session=session,
+                              periods=[24], voltages=False).envelopes
     monkeypatch.setattr(alloc_fast, "solve_alloc_fast", inner)
     assert len(seen) == 4 and all(r.extra["n_tangents"] == 0 for r in seen)
+    assert [r.extra["accept"] for r in seen] == ["model"] * 2 + ["auto"] * 2
     # the same steps (a second run in one session starts HiGHS from the first one's basis:
     # the same vertices to ~1e-6 kW)
     assert ([[c.step for c in r.extra["history"]] for r in seen[:2]]
