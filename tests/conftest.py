@@ -144,9 +144,10 @@ def syn300(tmp_path_factory):
     return study, Session(study, net=net)
 
 
-def per_customer_setup(study, session, period: int):
-    """(problem, sensitivity model, limit rows, open-rows LP, evaluator set to `period`,
-    identity directions) for calling the per-customer cores directly."""
+def per_customer_setup(study, session, period: int, lean: bool = False):
+    """(problem, sensitivity model, limit rows, open-rows LP (`lean`: max_total only, as the
+    fast core's), evaluator set to `period`, identity directions) for calling the per-customer
+    cores directly."""
     import numpy as np
 
     from oe_opt.methods.cache import sensitivity_model
@@ -162,7 +163,7 @@ def per_customer_setup(study, session, period: int):
     sens = sensitivity_model(session.net, case.flex_idx)
     rows = limit_rows(sens.layout, problem.limits, mv_elements(session.net))
     n = len(case.flex_idx)
-    lp = EnvelopeLP(n, rows.n + MAX_CUTS, n_breakpoints=1, open_rows=True)
+    lp = EnvelopeLP(n, rows.n + MAX_CUTS, n_breakpoints=1, open_rows=True, lean=lean)
     ev = PowerFlowEvaluator(session.net, problem.limits, case)
     ev.set_period(period)
     return problem, sens, rows, lp, ev, np.eye(n)

@@ -41,7 +41,10 @@ verification, with less work per power flow:
   successive LP it is a local method;
 * **the LP in place**: rows appended to HiGHS and their bounds changed without rebuilding
   (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis; only a new linearisation replaces the
-  rows).
+  rows), and the LP ``lean``: the customers' variables and the limit rows alone, without the
+  other objectives' free variables and rows (4 per customer), which cost the simplex its time
+  (the 21 LP updates of an export period at 2,000 customers: 200-290 ms with them, 70-110 ms
+  without).
 
 Every reported envelope is a full power flow's verdict on every limit (``ev.check``): a
 candidate that breaks a limit is never reported; the rows the power flow finds violated join

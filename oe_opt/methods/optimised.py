@@ -158,10 +158,12 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
     if generating:
         # the rows change from one update to the next: they live in HiGHS only (open_rows)
         # the log tangent cuts (n_breakpoints rows per customer) only for log_fair: the other
-        # objectives leave them free, and every row costs HiGHS time in each run
+        # objectives leave them free, and every row costs HiGHS time in each run; the fast
+        # max_total core solves max_total alone: its LP has no other objective's variables
+        # or rows (lean)
         n_bp = 16 if allocation == "log_fair" else 1
-        lp = shared(net, ("lp-open", nvar, rows.n, n_bp), lambda: EnvelopeLP(
-            nvar, rows.n + MAX_CUTS, n_breakpoints=n_bp, open_rows=True))
+        lp = shared(net, ("lp-open", nvar, rows.n, n_bp, fast_alloc), lambda: EnvelopeLP(
+            nvar, rows.n + MAX_CUTS, n_breakpoints=n_bp, open_rows=True, lean=fast_alloc))
     else:
         lp = shared(net, ("lp", nvar, rows.n, backend, equal_solver, active),
                     lambda: EnvelopeLP(nvar, rows.n + MAX_CUTS, backend=backend,

@@ -139,19 +139,30 @@ class LPSolution:
         return self.status == "optimal"
 
 
-def build_model(n_customers: int, n_constraints: int, n_breakpoints: int):
-    """The envelope LP as a Pyomo ``ConcreteModel`` with mutable Params (see module docstring)."""
+def build_model(n_customers: int, n_constraints: int, n_breakpoints: int, lean: bool = False):
+    """The envelope LP as a Pyomo ``ConcreteModel`` with mutable Params (see module docstring).
+
+    `lean`: the variables ``x`` and the rows ``lim`` only, maximising ``c_x . x`` (the
+    max_total LP without the other objectives' variables and rows, which are free when
+    unused but cost the simplex time: see :class:`EnvelopeLP`'s ``lean``)."""
     import pyomo.environ as pyo
 
-    m = pyo.ConcreteModel(name="envelope_lp")
+    m = pyo.ConcreteModel(name="envelope_lp_lean" if lean else "envelope_lp")
     m.I = pyo.RangeSet(0, n_customers - 1)
     m.K = pyo.RangeSet(0, n_constraints - 1)
-    m.P = pyo.RangeSet(0, n_breakpoints - 1)
     par = dict(mutable=True, domain=pyo.Reals)
     m.A = pyo.Param(m.K, m.I, initialize=0.0, **par)
     m.b = pyo.Param(m.K, initialize=BIG, **par)
     m.x_lo = pyo.Param(m.I, initialize=0.0, **par)
     m.x_hi = pyo.Param(m.I, initialize=0.0, **par)
+    if lean:
+        m.cx = pyo.Param(m.I, initialize=0.0, **par)
+        m.x = pyo.Var(m.I, bounds=lambda mm, i: (mm.x_lo[i], mm.x_hi[i]))
+        m.lim = pyo.Constraint(m.K, rule=lambda mm, k:
+                               sum(mm.A[k, i] * mm.x[i] for i in mm.I) <= mm.b[k])
+        m.obj = pyo.Objective(expr=sum(m.cx[i] * m.x[i] for i in m.I), sense=pyo.maximize)
+        return m
+    m.P = pyo.RangeSet(0, n_breakpoints - 1)
     m.w = pyo.Param(m.I, initialize=1.0, **par)
     m.bp = pyo.Param(m.I, m.P, initialize=lambda _, i, p: 10.0 ** (3 * (p + 1 - n_breakpoints)
                                                                      / max(n_breakpoints - 1, 1)),
@@ -298,17 +309,30 @@ class EnvelopeLP:
         every solve adds the rows its solution violates and re-solves until none
         is violated, so the optimum is the full LP's (tested).  For many customers,
         where every row is dense (one coefficient per customer) and few bind.
+    lean : bool
+        ``max_total`` only (``highspy``): the model holds the variables ``x`` and the rows
+        ``lim`` alone (:func:`build_model` ``lean``).  The other objectives' variables
+        (``t``, ``lam``, ``z``, ``dp``, ``dm``) and rows (``tie``, ``prop``, ``cut``,
+        ``anc``: 4 per customer) are free when unused, yet the simplex carries them: at
+        1,000 customers a warm-started max_total solve with ~500 limit rows took ~3x as
+        long with them (measured on the rows of ``alloc``'s fast core,
+        :mod:`oe_opt.methods.alloc_fast`).  Anything but ``max_total`` (``solve_equal`` with
+        ``equal_solver="ratio"`` excepted), an anchor or another objective raises
+        ``ValueError``.
     """
 
     def __init__(self, n_customers: int, n_constraints: int, n_breakpoints: int = 16,
                  backend: str = "highspy", n_extra: int = 0, equal_solver: str = "highs",
-                 active_set: bool = False, open_rows: bool = False):
+                 active_set: bool = False, open_rows: bool = False, lean: bool = False):
         if n_customers < 1 or n_constraints < 0 or n_extra < 0:
             raise ValueError("EnvelopeLP needs n_customers >= 1 and n_constraints, n_extra >= 0")
         if backend not in ("highspy", "appsi"):
             raise ValueError(f"backend must be 'highspy' or 'appsi', got {backend!r}")
         if (active_set or open_rows) and backend != "highspy":
             raise ValueError("active_set and open_rows need the highspy backend")
+        if lean and backend != "highspy":
+            raise ValueError("lean needs the highspy backend")
+        self.lean = bool(lean)
         self.open_rows = bool(open_rows)
         self.active_set = bool(active_set)
         self._active_hint = np.zeros(0, dtype=int)
@@ -320,7 +344,7 @@ class EnvelopeLP:
         self._rows_dirty = False
         self.n_extra = n_extra
         self._rows_cap = 0 if open_rows else max(n_constraints + n_extra, 1)
-        self.model = build_model(n_customers, self._rows_cap, n_breakpoints)
+        self.model = build_model(n_customers, self._rows_cap, n_breakpoints, lean=self.lean)
         self._extra = (np.zeros((0, n_customers)), np.zeros(0))
         self._A_lim, self._b_lim = np.zeros((0, n_customers)), np.zeros(0)
         n = n_customers
@@ -332,8 +356,9 @@ class EnvelopeLP:
         self._tie = (np.full(n, -BIG), np.full(n, BIG))
         self._prop = (np.full(n, -BIG), np.full(n, BIG))
         self._w = np.ones(n)
-        self._bp = np.array([[self.model.bp[i, p].value for p in range(n_breakpoints)]
-                             for i in range(n)])
+        self._bp = (log_breakpoints(np.ones(n), n_breakpoints) if self.lean else
+                    np.array([[self.model.bp[i, p].value for p in range(n_breakpoints)]
+                              for i in range(n)]))
         self._cuts_on = False
         self._bp_auto_caps: np.ndarray | None = None
         self._cost = dict(x=np.zeros(n), t=0.0, lam=0.0, z=np.zeros(n))
@@ -353,14 +378,16 @@ class EnvelopeLP:
         self._h, cols, rows = compile_to_highs(m)
         self._kopt = highspy.HighsModelStatus.kOptimal
         self._col_x = np.array([cols[m.x[i]] for i in m.I], dtype=np.int32)
-        self._col_z = np.array([cols[m.z[i]] for i in m.I], dtype=np.int32)
-        self._col_t, self._col_lam = cols[m.t], cols[m.lam]
-        self._col_d = np.array([cols[m.dp[i]] for i in m.I] + [cols[m.dm[i]] for i in m.I],
-                               dtype=np.int32)
-        self._row_anc = np.array([rows[m.anc[i]] for i in m.I], dtype=np.int32)
-        self._row_tie = np.array([rows[m.tie[i]] for i in m.I], dtype=np.int32)
-        self._row_prop = np.array([rows[m.prop[i]] for i in m.I], dtype=np.int32)
-        self._row_cut = np.array([[rows[m.cut[i, p]] for p in m.P] for i in m.I], dtype=np.int32)
+        if not self.lean:
+            self._col_z = np.array([cols[m.z[i]] for i in m.I], dtype=np.int32)
+            self._col_t, self._col_lam = cols[m.t], cols[m.lam]
+            self._col_d = np.array([cols[m.dp[i]] for i in m.I] + [cols[m.dm[i]] for i in m.I],
+                                   dtype=np.int32)
+            self._row_anc = np.array([rows[m.anc[i]] for i in m.I], dtype=np.int32)
+            self._row_tie = np.array([rows[m.tie[i]] for i in m.I], dtype=np.int32)
+            self._row_prop = np.array([rows[m.prop[i]] for i in m.I], dtype=np.int32)
+            self._row_cut = np.array([[rows[m.cut[i, p]] for p in m.P] for i in m.I],
+                                     dtype=np.int32)
         lim = np.array([rows[m.lim[k]] for k in m.K], dtype=np.int32)
         if len(lim) and (not np.array_equal(lim, np.arange(lim[0], lim[0] + len(lim))) or
                          lim[-1] != self._h.getNumRow() - 1):
@@ -595,6 +622,8 @@ class EnvelopeLP:
 
     def set_tie(self, mode: str | None) -> None:
         """Tie the customers to the common level t: ``equal`` (x_i = t), ``min`` (x_i >= t) or None."""
+        if mode is not None:
+            self._need_full(f"set_tie({mode!r})")
         lo, hi = TIE_MODES[mode]
         self._set_rows("tie", np.full(self.n, lo), np.full(self.n, hi))
 
@@ -603,6 +632,7 @@ class EnvelopeLP:
         if weights is None:
             self._set_rows("prop", np.full(self.n, -BIG), np.full(self.n, BIG))
             return
+        self._need_full("proportional allocation")
         w = np.broadcast_to(np.asarray(weights, dtype=float), (self.n,)).copy()
         if np.any(w < 0) or not np.any(w > 0):
             raise ValueError("proportional weights must be >= 0 and not all 0")
@@ -614,6 +644,12 @@ class EnvelopeLP:
             else:
                 self.model.w.store_values({i: float(v) for i, v in enumerate(w)})
         self._set_rows("prop", np.zeros(self.n), np.zeros(self.n))
+
+    def _need_full(self, what: str) -> None:
+        """Raise ``ValueError`` if this LP is ``lean`` (max_total only)."""
+        if self.lean:
+            raise ValueError(f"a lean EnvelopeLP solves max_total only: {what} needs "
+                             f"EnvelopeLP(..., lean=False)")
 
     def _set_rows(self, which: str, lo: np.ndarray, hi: np.ndarray) -> None:
         cur = self._tie if which == "tie" else self._prop
@@ -639,6 +675,7 @@ class EnvelopeLP:
             raise ValueError(f"breakpoints must be positive with shape {(self.n, self.n_bp)}")
         if np.array_equal(bp, self._bp):
             return
+        self._need_full("log breakpoints")
         self._bp = bp.copy()
         if self.backend == "highspy":
             h = self._h
@@ -655,6 +692,7 @@ class EnvelopeLP:
         """Switch the log tangent cuts on (log_fair) or off (their rows made free)."""
         if on == self._cuts_on:
             return
+        self._need_full("log cuts")
         self._cuts_on = bool(on)
         if self.backend == "highspy":
             self._push_cuts_highspy()
@@ -670,6 +708,7 @@ class EnvelopeLP:
         """Lower bound of the common level t (used by the lexicographic maxmin)."""
         if value == self._t_min:
             return
+        self._need_full("a common level t")
         self._t_min = float(value)
         if self.backend == "highspy":
             self._h.changeColBounds(int(self._col_t), self._t_min, np.inf)
@@ -684,6 +723,8 @@ class EnvelopeLP:
         new = dict(x=cx, t=float(t), lam=float(lam), z=cz)
         if all(np.array_equal(new[k], self._cost[k]) for k in new):
             return
+        if self.lean and (new["t"] or new["lam"] or new["z"].any()):
+            self._need_full("an objective in t, lam or z")
         self._cost = new
         self._push_costs()
 
@@ -693,6 +734,9 @@ class EnvelopeLP:
         if self.backend == "highspy":
             cost = np.zeros(self._ncol)
             cost[self._col_x] = c["x"]
+            if self.lean:
+                self._h.changeColsCost(self._ncol, np.arange(self._ncol, dtype=np.int32), cost)
+                return
             cost[self._col_z] = c["z"]
             cost[self._col_t] = c["t"]
             cost[self._col_lam] = c["lam"]
@@ -716,6 +760,8 @@ class EnvelopeLP:
                 raise ValueError("anchor weight must be >= 0")
             new = (np.broadcast_to(np.asarray(x0, dtype=float), (self.n,)).copy(), float(weight))
         old = self._anchor
+        if new is not None:
+            self._need_full("an anchor")
         if (new is None and old is None) or (new is not None and old is not None and
                                              np.array_equal(new[0], old[0]) and new[1] == old[1]):
             return
@@ -746,6 +792,9 @@ class EnvelopeLP:
         self._push_lim_appsi()
         m.x_lo.store_values({i: float(v) for i, v in enumerate(self._lo)})
         m.x_hi.store_values({i: float(v) for i, v in enumerate(self._hi)})
+        if self.lean:
+            m.cx.store_values({i: float(v) for i, v in enumerate(self._cost["x"])})
+            return
         m.w.store_values({i: float(v) for i, v in enumerate(self._w)})
         m.bp.store_values({(i, p): float(self._bp[i, p]) for i in range(self.n)
                            for p in range(self.n_bp)})
@@ -813,6 +862,9 @@ class EnvelopeLP:
             # costs ~2 ms, a run at 2,000 customers ~7 ms)
             self._basis = (h.getBasis(), self._lim_kept.copy())
         col = np.asarray(h.getSolution().col_value)
+        if self.lean:
+            return (col[self._col_x], np.nan, np.nan,
+                    float(h.getInfo().objective_function_value), "optimal")
         return (col[self._col_x], float(col[self._col_t]), float(col[self._col_lam]),
                 float(h.getInfo().objective_function_value), "optimal")
 

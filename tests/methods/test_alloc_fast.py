@@ -52,7 +52,7 @@ def test_fast_core_is_verified_and_near_the_other_loops(syn300, monkeypatch):
 
 
 def _setup(study, session, period):
-    return per_customer_setup(study, session, period)
+    return per_customer_setup(study, session, period, lean=True)   # as in run_day
 
 
 def _fast(setup, direction, **kw):

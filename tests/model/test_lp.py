@@ -192,3 +192,67 @@ def test_anchor_breaks_ties_towards_the_given_point(backend):
     assert np.isclose(sol.objective, 10.0) and np.isclose(sol.x.sum(), 10.0)
     with pytest.raises(ValueError):
         lp.set_anchor(np.zeros(2), -1.0)
+
+
+@pytest.mark.parametrize("open_rows", [False, True])
+def test_lean_lp_solves_max_total_like_the_full_one(open_rows):
+    """``lean`` (x and the limit rows only) gives the full LP's max_total optimum on random
+    problems, through updates in place and (open_rows) rows that grow and shrink."""
+    n, m = 12, 40
+    lean = EnvelopeLP(n, m, n_breakpoints=1, open_rows=open_rows, lean=True)
+    full = EnvelopeLP(n, m, n_breakpoints=1, open_rows=open_rows)
+    assert lean.lean and not full.lean
+    assert lean._h.getNumCol() == n < full._h.getNumCol()
+    for seed, k in ((0, 10), (1, 25), (2, 40), (3, 18), (4, 40)):
+        a, b, caps = random_problem(seed, n=n, m=m)
+        a, b = a[:k], b[:k]
+        lean.update(a, b, caps)
+        full.update(a, b, caps)
+        x, y = lean.solve_max_total(), full.solve_max_total()
+        _, best = lp_max(np.ones(n), a, b, [(0, c) for c in caps])
+        assert x.ok and np.isclose(x.objective, best, rtol=1e-8)
+        assert np.isclose(x.objective, y.objective, rtol=1e-9)
+        assert np.all(a @ x.x <= b + 1e-7) and np.all((x.x >= -1e-9) & (x.x <= caps + 1e-9))
+        assert np.isnan(x.t) and np.isnan(x.lam)
+    # the equal allocation by its ratio test touches no other objective's rows
+    ratio = EnvelopeLP(n, m, n_breakpoints=1, lean=True, equal_solver="ratio")
+    ratio.update(a, b, caps)
+    t = min(caps.min(), np.min(b[a.sum(1) > 0] / a.sum(1)[a.sum(1) > 0]))
+    assert np.allclose(ratio.solve_equal().x, t, rtol=1e-7)
+
+
+def test_lean_lp_refuses_every_other_objective():
+    """A lean LP has no t, lam, z or tie/prop/cut/anchor rows: asking for them is a
+    ValueError naming the way out, never a silently wrong optimum; max_total still works."""
+    a, b, caps = random_problem(7)
+    lp = EnvelopeLP(6, 30, n_breakpoints=1, lean=True)
+    lp.update(a, b, caps)
+    for ask in (lp.solve_maxmin, lp.solve_log_fair, lp.solve_equal,
+                lambda: lp.solve_proportional(np.arange(1.0, 7.0)),
+                lambda: lp.set_anchor(np.zeros(6), 1e-5)):
+        with pytest.raises(ValueError, match="lean EnvelopeLP solves max_total only"):
+            ask()
+    _, best = lp_max(np.ones(6), a, b, [(0, c) for c in caps])
+    assert np.isclose(lp.solve_max_total().objective, best, rtol=1e-8)
+    with pytest.raises(ValueError, match="highspy"):
+        EnvelopeLP(6, 30, backend="appsi", lean=True)
+
+
+def test_lean_sync_pyomo_is_the_model_of_record():
+    """The lean LP's Pyomo model, synced, solved by HiGHS through appsi gives its optimum."""
+    import pyomo.environ as pyo
+    from pyomo.contrib.appsi.solvers import Highs
+
+    a, b, caps = random_problem(3, n=5, m=12)
+    lp = EnvelopeLP(5, 12, n_breakpoints=1, lean=True)
+    lp.update(a, b, caps)
+    direct = lp.solve_max_total()
+    lp.sync_pyomo()
+    assert not hasattr(lp.model, "t") and not hasattr(lp.model, "tie")
+    opt = Highs()
+    opt.highs_options = {"output_flag": False}
+    res = opt.solve(lp.model)
+    assert res.termination_condition.name == "optimal"
+    assert np.isclose(pyo.value(lp.model.obj), direct.objective, rtol=1e-7)
+    x = np.array([pyo.value(lp.model.x[i]) for i in range(5)])
+    assert np.all(a @ x <= b + 1e-7)
