@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from oe_opt.network.opendss import DssNetwork  # noqa: E402
 from oe_opt.runs.day import Session, run_day  # noqa: E402
 from oe_opt.runs.netset import network_study  # noqa: E402
-from oe_opt.study import load_study  # noqa: E402
+from oe_opt.study import EnvelopeSpec, load_study  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 MASTER = REPO / "networks" / "generated" / "network_3_urban_hpk11" / "mvlv" / "master.dss"
@@ -254,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.budget_s:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    from oe_opt.study import EnvelopeSpec
 
     r.update(budget_s=args.budget_s, accept=args.accept or EnvelopeSpec.alloc_accept)
     r.update(name=name, when=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -275,7 +275,6 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
             bent = counts["n_tangents"] > tangents_at_lin     # a row through its kink here
             model_bound = (bound_kw if worst >= -NEAR_FRAC and (
                 accept == "model" or (accept == "auto" and not bent)) else None)
-            model_state = bound_state_kw
         if worst < -NEAR_FRAC:
             # the LP could not satisfy the model (a step too long for the series, or rows
             # whose clipped right-hand side leaves them violated): back along the step to
@@ -298,7 +297,7 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
                 accepted = True
                 break
             if model_bound is not None and float(x.sum()) >= (1.0 - rel_tol) * model_bound:
-                bound_kw, bound_state_kw, accepted = model_bound, model_state, True
+                bound_kw, accepted = model_bound, True     # bound_state_kw: its state's
                 break
             # a verified state: linearise there (the next LP is the bound at it)
             # (new gradients for the rows near binding; the others keep theirs)
