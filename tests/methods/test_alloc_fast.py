@@ -279,3 +279,26 @@ def test_rows_join_the_lp_at_most_a_round_s_share_at_a_time(syn300, monkeypatch,
     # the share binds: some round had more violated rows than it let in (with a small cap)
     if limit < 20:
         assert max(k for _, k in asked) == limit
+
+
+def test_the_fast_core_runs_on_a_lean_lp_and_the_cutting_plane_loop_on_the_full_one(
+        syn300, monkeypatch):
+    """max_total's fast core solves a lean LP (x and the limit rows only); the cutting-plane
+    loop, which anchors and ties, keeps the full one; both verified, totals within the cores'
+    tolerance of each other."""
+    from oe_opt.methods import cache
+
+    study, session = syn300
+    monkeypatch.setitem(cache._PER_NETWORK, session.net, {})
+
+    def open_lps():
+        return [v for k, v in cache._PER_NETWORK[session.net].items()
+                if isinstance(k, tuple) and k[0] == "lp-open"]
+
+    fast = _alloc(study, session, [24], "fast", monkeypatch)
+    assert [lp.lean for lp in open_lps()] == [True]
+    slp = _alloc(study, session, [24], "slp", monkeypatch)
+    assert sorted(lp.lean for lp in open_lps()) == [False, True]
+    assert fast.verified.all() and slp.verified.all()
+    tot = [e.groupby("direction").oe_kw.sum() for e in (fast, slp)]
+    assert ((tot[0] - tot[1]).abs() / tot[1]).max() < TOTAL_REL_TOL
