@@ -238,13 +238,15 @@ def test_lean_lp_refuses_every_other_objective():
         EnvelopeLP(6, 30, backend="appsi", lean=True)
 
 
-def test_lean_sync_pyomo_is_the_model_of_record():
-    """The lean LP's Pyomo model, synced, solved by HiGHS through appsi gives its optimum."""
+@pytest.mark.parametrize("open_rows", [False, True])
+def test_lean_sync_pyomo_is_the_model_of_record(open_rows):
+    """The lean LP's Pyomo model, synced, solved by HiGHS through appsi gives its optimum
+    (open_rows: the rows of the moment written as a constraint list)."""
     import pyomo.environ as pyo
     from pyomo.contrib.appsi.solvers import Highs
 
     a, b, caps = random_problem(3, n=5, m=12)
-    lp = EnvelopeLP(5, 12, n_breakpoints=1, lean=True)
+    lp = EnvelopeLP(5, 12, n_breakpoints=1, lean=True, open_rows=open_rows)
     lp.update(a, b, caps)
     direct = lp.solve_max_total()
     lp.sync_pyomo()
