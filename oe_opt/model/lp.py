@@ -139,6 +139,12 @@ class LPSolution:
         return self.status == "optimal"
 
 
+def initial_breakpoints(n_breakpoints: int) -> np.ndarray:
+    """The log tangent points a new model starts with (per unit cap: 1e-3 to 1, geometric)."""
+    return np.array([10.0 ** (3 * (p + 1 - n_breakpoints) / max(n_breakpoints - 1, 1))
+                     for p in range(n_breakpoints)])
+
+
 def build_model(n_customers: int, n_constraints: int, n_breakpoints: int, lean: bool = False):
     """The envelope LP as a Pyomo ``ConcreteModel`` with mutable Params (see module docstring).
 
@@ -155,25 +161,34 @@ def build_model(n_customers: int, n_constraints: int, n_breakpoints: int, lean: 
     m.b = pyo.Param(m.K, initialize=BIG, **par)
     m.x_lo = pyo.Param(m.I, initialize=0.0, **par)
     m.x_hi = pyo.Param(m.I, initialize=0.0, **par)
-    if lean:
-        m.cx = pyo.Param(m.I, initialize=0.0, **par)
-        m.x = pyo.Var(m.I, bounds=lambda mm, i: (mm.x_lo[i], mm.x_hi[i]))
-        m.lim = pyo.Constraint(m.K, rule=lambda mm, k:
-                               sum(mm.A[k, i] * mm.x[i] for i in mm.I) <= mm.b[k])
-        m.obj = pyo.Objective(expr=sum(m.cx[i] * m.x[i] for i in m.I), sense=pyo.maximize)
-        return m
+    m.cx = pyo.Param(m.I, initialize=0.0, **par)
+    m.x = pyo.Var(m.I, bounds=lambda mm, i: (mm.x_lo[i], mm.x_hi[i]))
+    obj = sum(m.cx[i] * m.x[i] for i in m.I)
+    if not lean:
+        obj = obj + _add_other_objectives(m, n_breakpoints, par)
+    # the limit rows last: EnvelopeLP keeps them as the last rows of HiGHS's LP
+    m.lim = pyo.Constraint(m.K, rule=lambda mm, k:
+                           sum(mm.A[k, i] * mm.x[i] for i in mm.I) <= mm.b[k])
+    m.obj = pyo.Objective(expr=obj, sense=pyo.maximize)
+    return m
+
+
+def _add_other_objectives(m, n_breakpoints: int, par: dict):
+    """The variables, rows and Params of every objective but max_total (the common level
+    ``t``, the proportional scale ``lam``, the log cuts ``z``, the anchor ``dp``/``dm``) into
+    `m`; returns their part of the objective."""
+    import pyomo.environ as pyo
+
+    bp0 = initial_breakpoints(n_breakpoints)
     m.P = pyo.RangeSet(0, n_breakpoints - 1)
     m.w = pyo.Param(m.I, initialize=1.0, **par)
-    m.bp = pyo.Param(m.I, m.P, initialize=lambda _, i, p: 10.0 ** (3 * (p + 1 - n_breakpoints)
-                                                                     / max(n_breakpoints - 1, 1)),
-                     **par)
+    m.bp = pyo.Param(m.I, m.P, initialize=lambda _, i, p: float(bp0[p]), **par)
     m.cut_off = pyo.Param(initialize=BIG, **par)  # 0: cuts on (log_fair), BIG: off
     m.tie_lo = pyo.Param(m.I, initialize=-BIG, **par)
     m.tie_hi = pyo.Param(m.I, initialize=BIG, **par)
     m.prop_lo = pyo.Param(m.I, initialize=-BIG, **par)
     m.prop_hi = pyo.Param(m.I, initialize=BIG, **par)
     m.t_min = pyo.Param(initialize=0.0, **par)
-    m.cx = pyo.Param(m.I, initialize=0.0, **par)
     m.cz = pyo.Param(m.I, initialize=0.0, **par)
     m.ct = pyo.Param(initialize=0.0, **par)
     m.clam = pyo.Param(initialize=0.0, **par)
@@ -181,7 +196,6 @@ def build_model(n_customers: int, n_constraints: int, n_breakpoints: int, lean: 
     m.anc_hi = pyo.Param(m.I, initialize=BIG, **par)
     m.cd = pyo.Param(initialize=0.0, **par)
 
-    m.x = pyo.Var(m.I, bounds=lambda mm, i: (mm.x_lo[i], mm.x_hi[i]))
     m.t = pyo.Var(bounds=(m.t_min, None))
     m.lam = pyo.Var(bounds=(0.0, None))
     m.z = pyo.Var(m.I)
@@ -197,12 +211,8 @@ def build_model(n_customers: int, n_constraints: int, n_breakpoints: int, lean: 
                            + mm.cut_off)
     m.anc = pyo.Constraint(m.I, rule=lambda mm, i: pyo.inequality(
         mm.anc_lo[i], mm.x[i] - mm.dp[i] + mm.dm[i], mm.anc_hi[i]))
-    m.lim = pyo.Constraint(m.K, rule=lambda mm, k:
-                           sum(mm.A[k, i] * mm.x[i] for i in mm.I) <= mm.b[k])
-    m.obj = pyo.Objective(expr=sum(m.cx[i] * m.x[i] + m.cz[i] * m.z[i]
-                              - m.cd * (m.dp[i] + m.dm[i]) for i in m.I)
-                          + m.ct * m.t + m.clam * m.lam, sense=pyo.maximize)
-    return m
+    return (sum(m.cz[i] * m.z[i] - m.cd * (m.dp[i] + m.dm[i]) for i in m.I)
+            + m.ct * m.t + m.clam * m.lam)
 
 
 @contextmanager
@@ -356,9 +366,7 @@ class EnvelopeLP:
         self._tie = (np.full(n, -BIG), np.full(n, BIG))
         self._prop = (np.full(n, -BIG), np.full(n, BIG))
         self._w = np.ones(n)
-        self._bp = (log_breakpoints(np.ones(n), n_breakpoints) if self.lean else
-                    np.array([[self.model.bp[i, p].value for p in range(n_breakpoints)]
-                              for i in range(n)]))
+        self._bp = np.tile(initial_breakpoints(n_breakpoints), (n, 1))    # the model's bp
         self._cuts_on = False
         self._bp_auto_caps: np.ndarray | None = None
         self._cost = dict(x=np.zeros(n), t=0.0, lam=0.0, z=np.zeros(n))
@@ -734,13 +742,11 @@ class EnvelopeLP:
         if self.backend == "highspy":
             cost = np.zeros(self._ncol)
             cost[self._col_x] = c["x"]
-            if self.lean:
-                self._h.changeColsCost(self._ncol, np.arange(self._ncol, dtype=np.int32), cost)
-                return
-            cost[self._col_z] = c["z"]
-            cost[self._col_t] = c["t"]
-            cost[self._col_lam] = c["lam"]
-            cost[self._col_d] = -cd
+            if not self.lean:
+                cost[self._col_z] = c["z"]
+                cost[self._col_t] = c["t"]
+                cost[self._col_lam] = c["lam"]
+                cost[self._col_d] = -cd
             self._h.changeColsCost(self._ncol, np.arange(self._ncol, dtype=np.int32), cost)
         else:
             m = self.model
@@ -792,8 +798,8 @@ class EnvelopeLP:
         self._push_lim_appsi()
         m.x_lo.store_values({i: float(v) for i, v in enumerate(self._lo)})
         m.x_hi.store_values({i: float(v) for i, v in enumerate(self._hi)})
+        m.cx.store_values({i: float(v) for i, v in enumerate(self._cost["x"])})
         if self.lean:
-            m.cx.store_values({i: float(v) for i, v in enumerate(self._cost["x"])})
             return
         m.w.store_values({i: float(v) for i, v in enumerate(self._w)})
         m.bp.store_values({(i, p): float(self._bp[i, p]) for i in range(self.n)
@@ -803,7 +809,6 @@ class EnvelopeLP:
             getattr(m, f"{which}_hi").store_values({i: float(v) for i, v in enumerate(hi)})
         m.t_min.set_value(self._t_min)
         m.cut_off.set_value(0.0 if self._cuts_on else BIG)
-        m.cx.store_values({i: float(v) for i, v in enumerate(self._cost["x"])})
         m.cz.store_values({i: float(v) for i, v in enumerate(self._cost["z"])})
         m.ct.set_value(self._cost["t"])
         m.clam.set_value(self._cost["lam"])
@@ -862,11 +867,9 @@ class EnvelopeLP:
             # costs ~2 ms, a run at 2,000 customers ~7 ms)
             self._basis = (h.getBasis(), self._lim_kept.copy())
         col = np.asarray(h.getSolution().col_value)
-        if self.lean:
-            return (col[self._col_x], np.nan, np.nan,
-                    float(h.getInfo().objective_function_value), "optimal")
-        return (col[self._col_x], float(col[self._col_t]), float(col[self._col_lam]),
-                float(h.getInfo().objective_function_value), "optimal")
+        t, lam = ((np.nan, np.nan) if self.lean else
+                  (float(col[self._col_t]), float(col[self._col_lam])))
+        return col[self._col_x], t, lam, float(h.getInfo().objective_function_value), "optimal"
 
     def _run_appsi(self):
         from pyomo.contrib.appsi.base import TerminationCondition
