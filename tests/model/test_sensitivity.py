@@ -369,3 +369,33 @@ def test_the_dense_fixed_point_solves_its_system_or_declines():
     assert np.abs(x + w @ np.conj(x) - b).max() <= 1e-13 * np.abs(b).max()
     # a map that does not contract: no answer rather than a wrong one
     assert _fixed_point(30 * w, b) is None
+
+
+@pytest.mark.parametrize("first", ["one plain", "many plain", "one transposed", "many transposed"])
+def test_sparse_factor_solves_as_one_lu_whichever_factor_it_keeps(first):
+    """:class:`SparseFactor` keeps the factor of ``a`` or of ``a^T`` (chosen by its first
+    solve: ``a^T`` where that solve's fast route is the transposed one) and answers every
+    later solve, plain or transposed, one column or many, as a plain LU of ``a`` does."""
+    import scipy.sparse as sp
+
+    from oe_opt.model.sensitivity import SparseFactor, _splu
+
+    rng = np.random.default_rng(3)
+    n = 60
+    a = (sp.random(n, n, density=0.08, random_state=rng) + sp.eye(n) * 4.0).tocsc()
+    assert abs(a - a.T).max() > 0.1                       # not symmetric: a^T is not a
+    ref = _splu(a)
+    f = SparseFactor(a)
+    one, many = rng.normal(size=n), rng.normal(size=(n, 5))
+    calls = {"one plain": (one, "N"), "many plain": (many, "N"),
+             "one transposed": (one, "T"), "many transposed": (many, "T")}
+    b, trans = calls[first]
+    np.testing.assert_allclose(f.solve(b, trans=trans), ref.solve(b, trans=trans), rtol=1e-10,
+                               atol=1e-12)
+    # the fast route of the first solve: transposed for one column, plain for many
+    assert f._transposed == (first in ("one plain", "many transposed"))
+    for b, trans in calls.values():
+        np.testing.assert_allclose(f.solve(b, trans=trans), ref.solve(b, trans=trans),
+                                   rtol=1e-10, atol=1e-12)
+        assert not np.allclose(f.solve(b, trans=trans), ref.solve(b, trans="T" if trans == "N"
+                                                                   else "N"))
