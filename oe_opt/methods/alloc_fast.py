@@ -39,12 +39,15 @@ verification, with less work per power flow:
   export period).  **The allocation is therefore optimal only to within ``rel_tol`` of the
   LP bound at the last verified linearisation point**, not to the last watt, and like every
   successive LP it is a local method;
-* **the LP in place**: rows appended to HiGHS and their bounds changed without rebuilding
-  (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis; only a new linearisation replaces the
-  rows), and the LP ``lean``: the customers' variables and the limit rows alone, without the
-  other objectives' free variables and rows (4 per customer), which cost the simplex its time
-  (the 21 LP updates of an export period at 2,000 customers: 200-290 ms with them, 70-110 ms
-  without).
+* **the LP in place**: rows appended to HiGHS, their bounds changed and a tangent's row
+  swapped without rebuilding (``EnvelopeLP(open_rows=True)`` keeps HiGHS's basis; only a new
+  linearisation replaces the rows: on the MV-LV feeder a rebuild and its alien basis cost
+  ~130 ms, and 22 of an export period's 24 rebuilds were tangents or rows joining or
+  leaving the box's reach; periods 24 and 30 took a median 0.78 of their time with the
+  rows swapped in place, paired in one process, the same envelopes), and the LP ``lean``:
+  the customers' variables and the limit rows alone, without the other objectives' free
+  variables and rows (4 per customer), which cost the simplex its time (the 21 LP updates of
+  an export period at 2,000 customers: 200-290 ms with them, 70-110 ms without).
 
 Every reported envelope is a full power flow's verdict on every limit (``ev.check``): a
 candidate that breaks a limit is never reported; the rows the power flow finds violated join
@@ -336,6 +339,17 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
 
 
+def _grown(buf: np.ndarray, used: int, rows: int) -> np.ndarray:
+    """`buf` (its first `used` rows kept) with room for `rows` rows: itself if it has it, else
+    a copy twice as long (rows appended round by round cost one copy of what is kept each
+    time the room doubles, not one per round)."""
+    if len(buf) >= rows:
+        return buf
+    out = np.empty((max(rows, 2 * len(buf)), buf.shape[1]))
+    out[:used] = buf[:used]
+    return out
+
+
 def _sparse(a: np.ndarray) -> np.ndarray:
     """Row coefficients below :data:`SPARSE_FRAC` of the row's largest (in magnitude) set to 0."""
     if SPARSE_FRAC <= 0 or not a.size:
@@ -369,6 +383,7 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
     # the LP's rows as far as built: coefficients (sparsified; a tangent in place of its row),
     # linear usage at x = 0 and margin; the rows only grow (appended rows keep their places)
     a = np.zeros((0, len(x_lin)))
+    a_buf = a                                  # `a` is its first rows (grown by doubling)
     use0 = margin = np.zeros(0)
     for _ in range(MAX_ROUNDS):
         rows = active.rows()
@@ -377,7 +392,9 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         if rows.n > len(a):
             new = slice(len(a), rows.n)
             a_new = _sparse(rows.sign[new, None] * dy[rows.q[new]])
-            a = np.vstack([a, a_new])
+            a_buf = _grown(a_buf, len(a), rows.n)
+            a_buf[new] = a_new
+            a = a_buf[:rows.n]
             use0 = np.concatenate([use0, rows.sign[new] * lin.y[rows.q[new]] - a_new @ x_lin])
             margin = np.concatenate([margin, row_margin(a_new, margin_kw)])
         room = (rows.bound - margin - ext - use0                          # for a x

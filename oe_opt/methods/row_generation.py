@@ -144,14 +144,21 @@ class RowGradients:
             q = np.nonzero(keep)[0]
             self._pos[q] = np.arange(len(q))
             self._g = reuse._g[reuse._pos[q]]
+        self._used = len(self._g)                 # rows of _g in use (the rest: room)
 
     def __getitem__(self, q) -> np.ndarray:
         q = np.asarray(q, dtype=int)
         missing = np.unique(q[self._pos[q] < 0])
         if len(missing):
             g = self.sign * self.lin.model.gradient(np.zeros(self.lin.model.e.shape[1]), missing)
-            self._pos[missing] = len(self._g) + np.arange(len(missing))
-            self._g = np.vstack([self._g, g])
+            used = self._used
+            self._pos[missing] = used + np.arange(len(missing))
+            if len(self._g) < used + len(missing):        # room by doubling, not per batch
+                grown = np.empty((max(used + len(missing), 2 * len(self._g)), self._g.shape[1]))
+                grown[:used] = self._g[:used]
+                self._g = grown
+            self._g[used:used + len(missing)] = g
+            self._used = used + len(missing)
             self.n_rows += len(missing)
         return self._g[self._pos[q]]
 

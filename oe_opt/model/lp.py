@@ -286,6 +286,12 @@ def compile_to_highs(model):
     return h, cols, rows
 
 
+#: ``_lim_kept`` of a row retired from HiGHS in place (:meth:`EnvelopeLP._append_rows`)
+DEAD_ROW = -1
+#: share of the rows in HiGHS that may be retired in place before the rows are rebuilt
+MAX_RETIRED = 0.25
+
+
 class EnvelopeLP:
     """The envelope LP, built once and updated in place (see the module docstring).
 
@@ -312,7 +318,10 @@ class EnvelopeLP:
         grow its row set from one update to the next (constraint generation,
         :mod:`oe_opt.methods.row_generation`) without a dense Pyomo block of every
         possible row.  :meth:`sync_pyomo` writes the current rows into the Pyomo model
-        (the ConstraintList ``lim_rows``), which stays the model of record.
+        (the ConstraintList ``lim_rows``), which stays the model of record.  An update
+        that repeats the last one's rows but for a few (new rows, new bounds, up to
+        :data:`MAX_RETIRED` of the rows with new coefficients, e.g. tangents) changes
+        HiGHS in place and keeps its basis; any other rebuilds the rows (an alien basis).
     active_set : bool
         Constraint generation (``highspy``): HiGHS holds only the limit rows that
         bound the last solution and the ``ACTIVE_SEED`` tightest rows in the box;
@@ -505,15 +514,18 @@ class EnvelopeLP:
 
     def _push_lim_highspy(self) -> None:
         A, b = self._A, self._b
-        # do the rows start with those of the last push? (open_rows grows them round by round)
+        # the rows of the last push that A repeats unchanged (open_rows grows them round by
+        # round and replaces a few in place: `changed`, the rows of the last push A alters)
         last = getattr(self, "_last_rows", None)
-        prefix = (last is not None and len(A) >= len(last)
-                  and np.array_equal(last, A[:len(last)]))
+        changed = None
+        if last is not None and len(A) >= len(last):
+            changed = np.flatnonzero((last != A[:len(last)]).any(axis=1))
         self._last_rows = A
         # rows that cannot bind anywhere in the box are left out
-        reach = self._box_reach(A, prefix)
+        reach = self._box_reach(A, changed)
         keep = np.nonzero(reach > b)[0]
-        if self.open_rows and not self.active_set and self._append_rows(A, b, keep, prefix):
+        if (self.open_rows and not self.active_set and changed is not None
+                and self._append_rows(A, b, keep, changed)):
             return
         h = self._h
         if self._n_lim_rows:
@@ -534,40 +546,69 @@ class EnvelopeLP:
             self._pushed_b = b
             self._warm_basis()
 
-    def _box_reach(self, A: np.ndarray, prefix: bool) -> np.ndarray:
+    def _box_reach(self, A: np.ndarray, changed: np.ndarray | None) -> np.ndarray:
         """The largest value of each row ``A x`` over the box (the rows that exceed their
-        bound nowhere in it cannot bind).  With the same box, the rows of the last push
-        (`prefix`: `A` starts with them) keep their reach."""
+        bound nowhere in it cannot bind).  With the same box, the rows of the last push that
+        `A` repeats (all of them but `changed`; None: none) keep their reach."""
         kept = getattr(self, "_reach_kept", None)
         m0 = 0
-        if (prefix and kept is not None and np.array_equal(kept[0], self._lo)
+        if (changed is not None and kept is not None and np.array_equal(kept[0], self._lo)
                 and np.array_equal(kept[1], self._hi)):
             m0 = len(kept[2])
-        new = A[m0:]
-        r_new = np.clip(new, 0.0, None) @ self._hi
-        if self._lo.any():
-            r_new += np.clip(new, None, 0.0) @ self._lo
-        reach = np.concatenate([kept[2], r_new]) if m0 else r_new
+
+        def reach_of(rows: np.ndarray) -> np.ndarray:
+            r = np.clip(rows, 0.0, None) @ self._hi
+            if self._lo.any():
+                r += np.clip(rows, None, 0.0) @ self._lo
+            return r
+
+        if m0:
+            reach = np.concatenate([kept[2], reach_of(A[m0:])])
+            if len(changed):
+                reach[changed] = reach_of(A[changed])
+        else:
+            reach = reach_of(A)
         self._reach_kept = (self._lo, self._hi, reach)
         return reach
 
     def _append_rows(self, A: np.ndarray, b: np.ndarray, keep: np.ndarray,
-                     prefix: bool) -> bool:
-        """``open_rows``: when the rows given start with the rows pushed last (`prefix`: the
-        same coefficients; and the same rows kept), change their bounds and append the new
-        ones in place (HiGHS keeps its basis: no rebuild, no alien basis); False if not so."""
+                     changed: np.ndarray) -> bool:
+        """``open_rows``: when the rows given repeat those pushed last but for a few
+        (`changed`), update HiGHS in place and keep its basis (no rebuild, no alien basis):
+        every row in HiGHS gets its new bound, a changed row is retired (its bound made
+        infinite: a free row, :data:`DEAD_ROW` in ``_lim_kept``) and joins again with its new
+        coefficients, and the rows that can bind (`keep`) and are not in HiGHS join (a row
+        that can no longer bind stays, harmless).  False (the caller rebuilds) with extra
+        rows, or when more than :data:`MAX_RETIRED` of the rows in HiGHS would be retired."""
         b0 = getattr(self, "_pushed_b", None)            # the bounds of the rows pushed last
-        if b0 is None or len(self._extra[1]) or not prefix:
+        if b0 is None or len(self._extra[1]):
             return False
-        m0 = len(b0)
-        old = keep[keep < m0]
-        if not np.array_equal(old, self._lim_kept):
+        kept = self._lim_kept
+        alive = kept != DEAD_ROW
+        retire = np.zeros(len(kept), dtype=bool)
+        if len(changed):
+            retire[alive] = np.isin(kept[alive], changed)
+        n_dead = int((~alive).sum() + retire.sum())
+        if n_dead > MAX_RETIRED * max(len(kept), 1):
             return False
-        if len(old) and not np.array_equal(b[old], b0[old]):
-            self._h.changeRowsBounds(len(old), np.arange(self._lim0, self._lim0 + len(old),
-                                                         dtype=np.int32),
-                                     np.full(len(old), -np.inf), b[old])
-        self._add_lim_rows(keep[keep >= m0])
+        h = self._h
+        live = alive & ~retire
+        pos = np.flatnonzero(live)
+        upper = b[kept[pos]]
+        moved = pos[upper != b0[kept[pos]]]
+        if len(moved):
+            h.changeRowsBounds(len(moved), (self._lim0 + moved).astype(np.int32),
+                               np.full(len(moved), -np.inf), b[kept[moved]])
+        gone = np.flatnonzero(retire)
+        if len(gone):
+            h.changeRowsBounds(len(gone), (self._lim0 + gone).astype(np.int32),
+                               np.full(len(gone), -np.inf), np.full(len(gone), np.inf))
+            kept = kept.copy()
+            kept[gone] = DEAD_ROW
+            self._lim_kept = kept
+        present = np.zeros(len(b), dtype=bool)
+        present[kept[kept != DEAD_ROW]] = True
+        self._add_lim_rows(keep[~present[keep]])
         self._pushed_b = b
         return True
 

@@ -201,26 +201,80 @@ def test_kept_gradients_are_the_earlier_states_and_fresh_ones_the_new(syn300):
     assert kept.n_rows == len(np.unique(fresh))
 
 
+def _in_place_log(monkeypatch, lp: EnvelopeLP) -> list[bool]:
+    """Whether each of `lp`'s updates after its first went in place (``_append_rows``)."""
+    log: list[bool] = []
+    append = EnvelopeLP._append_rows
+
+    def spy(self, *a):
+        ok = append(self, *a)
+        if self is lp:
+            log.append(ok)
+        return ok
+
+    monkeypatch.setattr(EnvelopeLP, "_append_rows", spy)
+    return log
+
+
+def _same_optimum(lp: EnvelopeLP, a: np.ndarray, b: np.ndarray, caps: np.ndarray) -> None:
+    lp.update(a, b, caps)
+    fresh = EnvelopeLP(a.shape[1], lp.m, n_breakpoints=1, open_rows=True)
+    fresh.update(a, b, caps)
+    x, y = lp.solve_max_total(), fresh.solve_max_total()
+    assert x.ok and y.ok and abs(x.objective - y.objective) < 1e-7 * (1 + abs(y.objective))
+    assert np.all(a @ x.x <= b + 1e-7)
+
+
 def test_open_rows_lp_in_place_equals_a_fresh_lp(monkeypatch):
     """EnvelopeLP(open_rows=True) changes the bounds of the rows it holds and appends new ones
     in place when the rows given start with the last ones: the optimum is a fresh LP's."""
     n, m = 50, 36
     a_all, b_all, caps = random_lp_rows(5, n, m, 0.5)
     lp = EnvelopeLP(n, m, n_breakpoints=1, open_rows=True)
-    in_place = []
-    append = EnvelopeLP._append_rows
-    monkeypatch.setattr(EnvelopeLP, "_append_rows",
-                        lambda self, *a: in_place.append(append(self, *a)) or in_place[-1])
+    in_place = _in_place_log(monkeypatch, lp)
     for k, scale in ((8, 1.0), (8, 0.7), (20, 0.9), (36, 0.5), (36, 0.8)):
-        b = b_all[:k] * scale
-        lp.update(a_all[:k], b, caps)
-        fresh = EnvelopeLP(n, m, n_breakpoints=1, open_rows=True)
-        fresh.update(a_all[:k], b, caps)
-        x, y = lp.solve_max_total(), fresh.solve_max_total()
-        assert x.ok and y.ok and abs(x.objective - y.objective) < 1e-7 * (1 + abs(y.objective))
-        assert np.all(a_all[:k] @ x.x <= b + 1e-7)
-    # every update after the first went in place (the fresh LPs' first updates rebuild)
-    assert in_place[0::2] == [False, True, True, True, True]
+        _same_optimum(lp, a_all[:k], b_all[:k] * scale, caps)
+    # every update after the first went in place
+    assert in_place == [True, True, True, True]
+
+
+def test_open_rows_lp_replaces_a_few_rows_in_place(monkeypatch):
+    """A few rows given with new coefficients (a tangent in place of its row), a row that
+    could not bind joining when its bound falls and one leaving when its bound rises: all in
+    place (HiGHS keeps its basis; the replaced rows retired as free rows), with a fresh LP's
+    optimum after each, also when a replaced row is replaced again; more than
+    MAX_RETIRED of the rows replaced, or fewer rows than the last time, rebuild."""
+    import oe_opt.model.lp as lp_mod
+
+    n, m = 40, 30
+    rng = np.random.default_rng(11)
+    a, b, caps = random_lp_rows(8, n, m, 0.6)
+    a[3] = rng.uniform(-0.5, 1.0, n)                     # a row with negative coefficients
+    b = b * 0.4
+    b[[7, 9]] = 1e6                                      # cannot bind anywhere in the box
+    lp = EnvelopeLP(n, m, n_breakpoints=1, open_rows=True)
+    in_place = _in_place_log(monkeypatch, lp)
+    _same_optimum(lp, a, b, caps)
+    assert set(lp._lim_kept) == set(range(m)) - {7, 9}
+    a1 = a.copy()
+    a1[[2, 5]] = rng.random((2, n))                      # two tangents
+    _same_optimum(lp, a1, b, caps)
+    assert (lp._lim_kept == lp_mod.DEAD_ROW).sum() == 2
+    b2 = b.copy()
+    b2[7], b2[11] = 0.3 * b[0], 1e6                      # 7 can bind now, 11 no longer
+    _same_optimum(lp, a1, b2, caps)
+    assert 7 in lp._lim_kept and 11 in lp._lim_kept      # 11 stays in HiGHS, harmless
+    a3 = a1.copy()
+    a3[2] = rng.random(n)                                # the same row replaced again
+    _same_optimum(lp, a3, b2, caps)
+    assert in_place == [True, True, True]
+    assert (lp._lim_kept == lp_mod.DEAD_ROW).sum() == 3
+    a4 = a3.copy()
+    a4[:10] = rng.random((10, n))                        # a third of the rows: rebuild
+    _same_optimum(lp, a4, b2, caps)
+    assert in_place[-1] is False and not (lp._lim_kept == lp_mod.DEAD_ROW).any()
+    _same_optimum(lp, a4[:20], b2[:20], caps)            # fewer rows: rebuilt, not asked
+    assert len(in_place) == 4 and set(lp._lim_kept) == set(range(20)) - {9, 11}
 
 
 def test_rows_by_blocks_give_the_same_envelopes(syn300, monkeypatch):
