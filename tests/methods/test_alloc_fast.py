@@ -217,8 +217,11 @@ def _in_place_log(monkeypatch, lp: EnvelopeLP) -> list[bool]:
 
 
 def _same_optimum(lp: EnvelopeLP, a: np.ndarray, b: np.ndarray, caps: np.ndarray) -> None:
+    """`lp` updated to rows (a, b) has the optimum of a fresh LP of them (solved with HiGHS's
+    own choice of dual pricing, not OPEN_ROWS_PRICING)."""
     lp.update(a, b, caps)
     fresh = EnvelopeLP(a.shape[1], lp.m, n_breakpoints=1, open_rows=True)
+    fresh._h.setOptionValue("simplex_dual_edge_weight_strategy", -1)
     fresh.update(a, b, caps)
     x, y = lp.solve_max_total(), fresh.solve_max_total()
     assert x.ok and y.ok and abs(x.objective - y.objective) < 1e-7 * (1 + abs(y.objective))
