@@ -84,6 +84,45 @@ def test_the_stopping_tolerance_is_honoured_and_stops_the_loop(syn300, direction
 
 
 @pytest.mark.parametrize("direction", ["export", "import"])
+def test_the_fast_core_checks_by_the_node_voltages_with_the_same_verdicts(syn300, direction,
+                                                                          monkeypatch):
+    """solve_alloc_fast checks its candidates by the lean checker on the branch currents as
+    |M V| of the node voltages (``yprim``) and leaves the evaluator's reader as it found it;
+    its envelopes, verdicts and power flows are those of the same core checking by every
+    element's currents (the evaluator's default, ``pdelements``)."""
+    from oe_opt.methods import alloc_fast
+
+    study, session = syn300
+    net_type = type(session.net)
+    read = net_type.read_state
+    readers: list[str] = []
+
+    def spy(self, currents=None, **kw):
+        readers.append(currents or self.state_reader)
+        return read(self, currents, **kw)
+
+    monkeypatch.setattr(net_type, "read_state", spy)
+    setup = _setup(study, session, 24)
+    fast = _fast(setup, direction)
+    ev = setup[4]
+    assert ev.state_reader is None and ev.lean is False          # restored
+    assert set(readers) == {"yprim"}
+    readers.clear()
+    problem, sens, rows, lp, ev, e = _setup(study, session, 24)
+    own = alloc_fast._solve_alloc_fast(
+        ev, direction, lp, sens, e, rows, problem.customer_caps_kw(direction),
+        margin_kw=MARGIN_KW, tol_kw=TOL_KW, rel_tol=REL_TOL, start=None, memory=None,
+        max_linearisations=alloc_fast.MAX_LINEARISATIONS, accept=alloc_fast.ACCEPT_DEFAULT)
+    assert set(readers) == {"pdelements"}
+    assert fast.verified and own.verified and fast.status == own.status
+    assert fast.n_powerflows == own.n_powerflows and fast.binding == own.binding
+    assert [c.ok for c in fast.extra["history"]] == [c.ok for c in own.extra["history"]]
+    # (the same path to rounding: the cached sensitivity model solves a little differently the
+    # second time, 1e-8 kW seen)
+    assert np.allclose(fast.oe_kw, own.oe_kw, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("direction", ["export", "import"])
 def test_own_state_acceptance_measures_the_reported_point_against_its_own_lp(syn300, direction):
     """``accept="own_state"``: the bound a reported point is accepted against is the LP's at
     that point's own state (``bound_state_kw`` its total); the default ``model`` accepts
