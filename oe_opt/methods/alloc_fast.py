@@ -68,7 +68,8 @@ import numpy as np
 
 from oe_opt.methods.evaluator import PowerFlowEvaluator, signed_kw
 from oe_opt.methods.result import AT_CAP, FEASIBLE, INFEASIBLE, SearchResult
-from oe_opt.methods.row_generation import ActiveRows, RowGradients, initial_rows, start_point
+from oe_opt.methods.row_generation import (ActiveRows, RowGradients, grown_rows, initial_rows,
+                                          start_point)
 from oe_opt.methods.slp import Candidate, settle
 from oe_opt.model.limits import LimitCheck, LimitRows, headroom, row_margin
 from oe_opt.model.lp import EnvelopeLP
@@ -201,18 +202,13 @@ def solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
         accept = ACCEPT_DEFAULT
     if accept not in ACCEPT:
         raise ValueError(f"accept must be one of {', '.join(ACCEPT)}, got {accept!r}")
-    # the fast core's checks (as the equal core's): the branch currents as |M V| of the node
-    # voltages read once, by the lean checker (the same state and verdict, tested), instead of
-    # every element's currents (PDElements.AllCurrentsMagAng: ~3 ms a check at 2,000 customers)
-    reader, lean = ev.state_reader, ev.lean
-    ev.state_reader, ev.lean = "yprim", True
-    try:
+    # the fast cores' checks (as the equal core's), not every element's currents
+    # (PDElements.AllCurrentsMagAng: ~3 ms a check at 2,000 customers)
+    with ev.fast_checks():
         return _solve_alloc_fast(ev, direction, lp, sens, e, all_rows, caps_kw,
                                  margin_kw=margin_kw, tol_kw=tol_kw, rel_tol=rel_tol,
                                  start=start, memory=memory,
                                  max_linearisations=max_linearisations, accept=accept)
-    finally:
-        ev.state_reader, ev.lean = reader, lean
 
 
 def _solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
@@ -359,17 +355,6 @@ def _solve_alloc_fast(ev: PowerFlowEvaluator, direction: str, lp: EnvelopeLP,
     return result(last_x, FEASIBLE, last_c.binding, last_c, n_lp)
 
 
-def _grown(buf: np.ndarray, used: int, rows: int) -> np.ndarray:
-    """`buf` (its first `used` rows kept) with room for `rows` rows: itself if it has it, else
-    a copy twice as long (rows appended round by round cost one copy of what is kept each
-    time the room doubles, not one per round)."""
-    if len(buf) >= rows:
-        return buf
-    out = np.empty((max(rows, 2 * len(buf)), buf.shape[1]))
-    out[:used] = buf[:used]
-    return out
-
-
 def _sparse(a: np.ndarray) -> np.ndarray:
     """Row coefficients below :data:`SPARSE_FRAC` of the row's largest (in magnitude) set to 0."""
     if SPARSE_FRAC <= 0 or not a.size:
@@ -412,7 +397,7 @@ def _rounds(lp: EnvelopeLP, active: ActiveRows, lin: Linearisation, dy: RowGradi
         if rows.n > len(a):
             new = slice(len(a), rows.n)
             a_new = _sparse(rows.sign[new, None] * dy[rows.q[new]])
-            a_buf = _grown(a_buf, len(a), rows.n)
+            a_buf = grown_rows(a_buf, len(a), rows.n)
             a_buf[new] = a_new
             a = a_buf[:rows.n]
             use0 = np.concatenate([use0, rows.sign[new] * lin.y[rows.q[new]] - a_new @ x_lin])

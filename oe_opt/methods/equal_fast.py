@@ -238,8 +238,8 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
     # any use: per-customer sensitivities at 0 kW (the worst corner of every row); full use:
     # the sum over the customers (everyone moves together)
     e0 = np.eye(nf) if checker is not None else np.ones((nf, 1))
-    reader, lean = ev.state_reader, ev.lean
-    ev.state_reader, ev.lean = "yprim", True
+    checks = ev.fast_checks()
+    checks.__enter__()
     errstate = np.errstate(divide="ignore", invalid="ignore")   # the roots' inf and nan
     errstate.__enter__()
     try:
@@ -478,4 +478,4 @@ def solve_equal_fast(ev: PowerFlowEvaluator, direction: str, sens: SensitivityMo
             x = float(t)
     finally:
         errstate.__exit__(None, None, None)
-        ev.state_reader, ev.lean = reader, lean
+        checks.__exit__(None, None, None)

@@ -7,6 +7,7 @@ counting them.  Every method (search or optimisation) verifies through it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
@@ -329,6 +330,19 @@ class PowerFlowEvaluator:
                                          self.net.line_names, self.net.transformer_names,
                                          self._names["mv_elements"])
         return self._checker(state, flex_q_kvar=q.copy(), flex_p_kw=p.copy())
+
+    @contextlib.contextmanager
+    def fast_checks(self):
+        """``with``: the fast cores' checks inside (:attr:`state_reader` ``yprim``: the branch
+        currents as ``|M V|`` of the node voltages read once, not every element's currents;
+        :attr:`lean`: the :class:`LimitChecker` built once), the same state and verdict
+        (tested); the evaluator's own settings restored after."""
+        saved = self.state_reader, self.lean
+        self.state_reader, self.lean = "yprim", True
+        try:
+            yield self
+        finally:
+            self.state_reader, self.lean = saved
 
     def check_quantities(self, p_flex_kw: np.ndarray | float, sens: "SensitivityModel"
                          ) -> tuple[LimitCheck, np.ndarray | None, np.ndarray | None]:

@@ -119,6 +119,17 @@ class ActiveRows:
         return k
 
 
+def grown_rows(buf: np.ndarray, used: int, rows: int) -> np.ndarray:
+    """`buf` (its first `used` rows kept) with room for `rows` rows: itself if it has it, else
+    a copy twice as long (rows appended batch by batch cost one copy of what is kept each
+    time the room doubles, not one per batch)."""
+    if len(buf) >= rows:
+        return buf
+    out = np.empty((max(rows, 2 * len(buf)), buf.shape[1]))
+    out[:used] = buf[:used]
+    return out
+
+
 class RowGradients:
     """``dy/dx`` of a matrix-free linearisation, row by row on demand (the adjoint).
 
@@ -153,10 +164,7 @@ class RowGradients:
             g = self.sign * self.lin.model.gradient(np.zeros(self.lin.model.e.shape[1]), missing)
             used = self._used
             self._pos[missing] = used + np.arange(len(missing))
-            if len(self._g) < used + len(missing):        # room by doubling, not per batch
-                grown = np.empty((max(used + len(missing), 2 * len(self._g)), self._g.shape[1]))
-                grown[:used] = self._g[:used]
-                self._g = grown
+            self._g = grown_rows(self._g, used, used + len(missing))
             self._g[used:used + len(missing)] = g
             self._used = used + len(missing)
             self.n_rows += len(missing)
