@@ -336,9 +336,12 @@ class PowerFlowEvaluator:
         """``with``: the fast cores' checks inside (:attr:`state_reader` ``yprim``: the branch
         currents as ``|M V|`` of the node voltages read once, not every element's currents;
         :attr:`lean`: the :class:`LimitChecker` built once), the same state and verdict
-        (tested); the evaluator's own settings restored after."""
+        (tested); the evaluator's own settings restored after.  An engine without readers
+        (the door protocol's ``read_state()``, no :attr:`state_reader` of its own) keeps its
+        one read, with the lean check."""
         saved = self.state_reader, self.lean
-        self.state_reader, self.lean = "yprim", True
+        has_readers = hasattr(self.net, "state_reader")
+        self.state_reader, self.lean = ("yprim" if has_readers else self.state_reader), True
         try:
             yield self
         finally:

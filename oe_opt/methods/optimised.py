@@ -207,7 +207,9 @@ def make_solver(problem: EnvelopeProblem, net: NetworkEngine, case: DayCase, *, 
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
         caps, weights = caps_weights(direction)
-        with one_blas_thread():
+        # every check of the successive LPs as the fast cores' (the node voltages read once,
+        # the branch currents |M V|, the LimitChecker built once): the same verdicts
+        with one_blas_thread(), ev.fast_checks():
             res = run(ev, direction, caps, lambda model: objective.solve(model, weights),
                       objective.improves(weights), objective.componentwise)
             if per_customer and allocation == "maxmin":
@@ -292,7 +294,7 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
         checker = CornerChecker(sens, rows)
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        with one_blas_thread():
+        with one_blas_thread(), ev.fast_checks():
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}), slope_refresh=refresh,

@@ -1,7 +1,9 @@
 """The lp/alloc wiring (oe_opt/methods/optimised.py): maxmin's second stage against an independent
-verified local search (issue 9 item 4)."""
+verified local search (issue 9 item 4); the successive LPs' checks as the fast cores'."""
 
 from __future__ import annotations
+
+import contextlib
 
 import dss
 import numpy as np
@@ -12,7 +14,7 @@ from oe_opt.methods.evaluator import PowerFlowEvaluator
 from oe_opt.methods.registry import get_method
 from oe_opt.network.opendss import DssNetwork
 from oe_opt.problem import build_problem
-from oe_opt.runs.day import Session
+from oe_opt.runs.day import Session, run_day
 from oe_opt.study import load_study
 
 
@@ -118,3 +120,34 @@ def test_maxmin_reaches_the_largest_total_with_its_minimum(tutorial, period):
     # its 2.2 kW shortfall needs three customers lowered in one exact mix while a fourth rises,
     # which the second stage's LP finds and its power flows verify; the straight segment between
     # the two even breaks v_max by 5e-5 % in its middle)
+
+
+@pytest.mark.parametrize("allocation", ["proportional", "maxmin"])
+def test_the_successive_lps_check_as_the_fast_cores_with_the_same_envelopes(allocation,
+                                                                           monkeypatch):
+    """Every check of the successive LPs (any_use: the any-use loop; maxmin: both stages) is
+    the fast cores' check (lean, branch currents as ``|M V|``), and the envelopes, statuses and
+    power flows are those of the same run checking with the evaluator's own settings."""
+    st = load_study(TUTORIAL).with_allocation(allocation).with_holds_for("any_use")
+    net = DssNetwork(st.network.master, pv_kw=dict(st.customers.der_kw),
+                     voltage_bases_kv=st.network.voltage_bases_kv, engine=dss.DSS.NewContext())
+    session = Session(st, net=net)
+    check = PowerFlowEvaluator.check
+    seen: list[tuple[bool, str | None]] = []
+
+    def spy(self, p_flex_kw):
+        seen.append((self.lean, self.state_reader))
+        return check(self, p_flex_kw)
+
+    monkeypatch.setattr(PowerFlowEvaluator, "check", spy)
+    periods = [14, 22, 26, 34, 38]
+    fast = run_day(st, "alloc", session=session, periods=periods, voltages=False).envelopes
+    assert len(seen) > 50 and set(seen) == {(True, "yprim")}
+    seen.clear()
+    monkeypatch.setattr(PowerFlowEvaluator, "fast_checks",
+                        lambda self: contextlib.nullcontext(self))
+    own = run_day(st, "alloc", session=session, periods=periods, voltages=False).envelopes
+    assert set(seen) == {(False, None)}
+    assert fast.verified.all() and (fast.status == own.status).all()
+    assert (fast.n_powerflows == own.n_powerflows).all()
+    assert np.allclose(fast.oe_kw, own.oe_kw, rtol=0, atol=1e-6, equal_nan=True)
