@@ -294,7 +294,7 @@ def _fast_equal_solver(problem: EnvelopeProblem, sens: SensitivityModel, rows,
         checker = CornerChecker(sens, rows)
 
     def solve(ev: PowerFlowEvaluator, direction: str) -> SearchResult:
-        with one_blas_thread(), ev.fast_checks():
+        with one_blas_thread():
             return solve_equal_fast(ev, direction, sens, rows, problem.cap_kw(direction),
                                     margin_kw=margin_kw, bracket_kw=problem.tolerance_kw,
                                     memory=memory.setdefault(ev, {}), slope_refresh=refresh,
